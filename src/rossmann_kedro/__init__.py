@@ -1,0 +1,4 @@
+"""rossmann-kedro
+"""
+
+__version__ = "0.1"
