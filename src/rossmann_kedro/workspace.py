@@ -3,6 +3,7 @@ experiments run real Kedro sessions without touching the working tree's data/.""
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from collections.abc import Iterable
 from pathlib import Path
@@ -29,6 +30,9 @@ def make_workspace(
     shutil.copytree(project_root / "conf", dest / "conf", dirs_exist_ok=True,
                     ignore=shutil.ignore_patterns("credentials*"))
     (dest / "conf" / "local").mkdir(exist_ok=True)
+    # Kedro's bootstrap wants a source_dir inside the project; the package itself is imported
+    # from the installed (editable) distribution.
+    (dest / "src").mkdir(exist_ok=True)
     for layer in DATA_LAYERS:
         (dest / "data" / layer).mkdir(parents=True, exist_ok=True)
     for raw in raw_files:
@@ -44,10 +48,16 @@ def run_pipeline(
     params: dict[str, Any] | None = None,
     node_names: list[str] | None = None,
 ) -> dict[str, Any]:
-    """Run a pipeline of the project at `project_path` in a real KedroSession."""
+    """Run a pipeline of the project at `project_path` in a real KedroSession.
+
+    The catalog's relative paths resolve against the working directory, as with `kedro run`
+    from the project root, so the run happens inside `project_path`.
+    """
     from kedro.framework.session import KedroSession
     from kedro.framework.startup import bootstrap_project
 
+    project_path = Path(project_path).resolve()
     bootstrap_project(project_path)
-    with KedroSession.create(project_path=project_path, runtime_params=params or {}) as session:
-        return session.run(pipeline_name=pipeline_name, node_names=node_names)
+    with contextlib.chdir(project_path):
+        with KedroSession.create(project_path=project_path, runtime_params=params or {}) as session:
+            return session.run(pipeline_name=pipeline_name, node_names=node_names)

@@ -1,0 +1,155 @@
+"""Pandera schemas of the three raw Kaggle tables and the one place that turns a validation
+failure into an error a person can act on (file, column, CSV line numbers, offending values)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pandera.pandas as pa
+from pandera.errors import SchemaErrors
+
+STATE_HOLIDAYS = ["0", "a", "b", "c"]
+STORE_TYPES = ["a", "b", "c", "d"]
+ASSORTMENTS = ["a", "b", "c"]
+PROMO_INTERVALS = ["", "Jan,Apr,Jul,Oct", "Feb,May,Aug,Nov", "Mar,Jun,Sept,Dec"]
+
+_BINARY = pa.Check.isin([0, 1])
+_DATE = pa.Column("datetime64[ns]", coerce=True, nullable=False)
+
+
+def _int(*checks: pa.Check, nullable: bool = False) -> pa.Column:
+    return pa.Column("Int64" if nullable else "int64", list(checks), coerce=True, nullable=nullable)
+
+
+def _day_of_week_matches_date(df: pd.DataFrame) -> pd.Series:
+    # Rows whose Date did not parse are reported by the Date column itself.
+    return df["Date"].isna() | (df["DayOfWeek"] == df["Date"].dt.day_of_week + 1)
+
+
+TRAIN_SCHEMA = pa.DataFrameSchema(
+    {
+        "Store": _int(pa.Check.ge(1)),
+        "DayOfWeek": _int(pa.Check.in_range(1, 7)),
+        "Date": _DATE,
+        "Sales": _int(pa.Check.ge(0)),
+        "Customers": _int(pa.Check.ge(0)),
+        "Open": _int(_BINARY),
+        "Promo": _int(_BINARY),
+        "StateHoliday": pa.Column(str, pa.Check.isin(STATE_HOLIDAYS)),
+        "SchoolHoliday": _int(_BINARY),
+    },
+    checks=[pa.Check(_day_of_week_matches_date, name="DayOfWeek matches Date", ignore_na=False)],
+    unique=["Store", "Date"],
+    strict=False,
+    name="train",
+)
+
+TEST_SCHEMA = pa.DataFrameSchema(
+    {
+        "Id": pa.Column("int64", pa.Check.ge(1), coerce=True, unique=True),
+        "Store": _int(pa.Check.ge(1)),
+        "DayOfWeek": _int(pa.Check.in_range(1, 7)),
+        "Date": _DATE,
+        "Open": _int(_BINARY, nullable=True),  # store 622 has blanks in the real file
+        "Promo": _int(_BINARY),
+        "StateHoliday": pa.Column(str, pa.Check.isin(STATE_HOLIDAYS)),
+        "SchoolHoliday": _int(_BINARY),
+    },
+    checks=[pa.Check(_day_of_week_matches_date, name="DayOfWeek matches Date", ignore_na=False)],
+    unique=["Store", "Date"],
+    strict=False,
+    name="test",
+)
+
+STORE_SCHEMA = pa.DataFrameSchema(
+    {
+        "Store": pa.Column("int64", pa.Check.ge(1), coerce=True, unique=True),
+        "StoreType": pa.Column(str, pa.Check.isin(STORE_TYPES)),
+        "Assortment": pa.Column(str, pa.Check.isin(ASSORTMENTS)),
+        "CompetitionDistance": pa.Column(float, pa.Check.ge(0), coerce=True, nullable=True),
+        "CompetitionOpenSinceMonth": _int(pa.Check.in_range(1, 12), nullable=True),
+        "CompetitionOpenSinceYear": _int(pa.Check.in_range(1900, 2100), nullable=True),
+        "Promo2": _int(_BINARY),
+        "Promo2SinceWeek": _int(pa.Check.in_range(1, 53), nullable=True),
+        "Promo2SinceYear": _int(pa.Check.in_range(1900, 2100), nullable=True),
+        "PromoInterval": pa.Column(str, pa.Check.isin(PROMO_INTERVALS)),
+    },
+    strict=False,
+    name="store",
+)
+
+
+# For table-level row checks: which columns to show in the error's examples.
+ROW_CHECK_COLUMNS = {"DayOfWeek matches Date": ["DayOfWeek", "Date"]}
+
+
+class DataValidationError(ValueError):
+    """A raw table broke its schema; the message names the file, columns and CSV lines."""
+
+
+def _csv_line(index: object) -> str:
+    # Row labels are 0-based positions of the CSV's data rows; line 1 is the header.
+    try:
+        return str(int(index) + 2)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        return "?"
+
+
+def format_schema_errors(errors: SchemaErrors, source: str, max_examples: int = 5) -> str:
+    """Group pandera's failure cases per (column, check) into a short, actionable report."""
+    cases = errors.failure_cases.copy()
+    cases["column"] = cases["column"].fillna("<table>")
+    coerce_failed = set(cases.loc[cases["check"].astype(str).str.startswith("coerce_dtype"), "column"])
+    lines = [f"{source}: schema validation failed"]
+    unique = cases[cases["check"] == "multiple_fields_uniqueness"]
+    if not unique.empty:
+        rows = sorted(unique["index"].dropna().unique())
+        columns = ", ".join(dict.fromkeys(unique["column"]))
+        lines.append(
+            f"  - columns ({columns}) must be unique: {len(rows)} duplicated row(s), e.g. lines "
+            + ", ".join(_csv_line(i) for i in rows[:max_examples])
+        )
+    row_checks = cases[(cases["schema_context"] == "DataFrameSchema") & cases["index"].notna()
+                       & (cases["check"] != "multiple_fields_uniqueness")]
+    for check, group in row_checks.groupby("check", sort=False):
+        shown = group[group["column"].isin(ROW_CHECK_COLUMNS.get(str(check), group["column"]))]
+        rows = list(dict.fromkeys(group["index"]))
+        examples = "; ".join(
+            f"line {_csv_line(i)} ("
+            + ", ".join(f"{c}={v!r}" for c, v in zip(shown.loc[shown["index"] == i, "column"],
+                                                       shown.loc[shown["index"] == i, "failure_case"], strict=False))
+            + ")"
+            for i in rows[:max_examples]
+        )
+        lines.append(f"  - check {check} failed on {len(rows)} row(s), e.g. {examples}")
+    for (column, check), group in cases.groupby(["column", "check"], sort=False, dropna=False):
+        check = str(check)
+        if check == "multiple_fields_uniqueness" or check in set(row_checks["check"]):
+            continue
+        if check == "column_in_dataframe":
+            lines.append(f"  - column {group['failure_case'].iloc[0]!r} is missing")
+            continue
+        if check.startswith("dtype(") and column in coerce_failed:
+            continue  # same rows as the coercion failure already reported
+        located = group[group["index"].notna()]
+        if located.empty:
+            if coerce_failed:
+                continue  # a check that could not run because a column has the wrong type
+            lines.append(f"  - {column!r}: check {check} could not run: {group['failure_case'].iloc[0]}")
+            continue
+        examples = ", ".join(
+            f"line {_csv_line(i)} ({v!r})"
+            for i, v in zip(located["index"].head(max_examples), located["failure_case"].head(max_examples), strict=False)
+        )
+        what = "type" if check.startswith("coerce_dtype") else f"check {check}"
+        lines.append(
+            f"  - column {column!r}: {what} failed on {located['index'].nunique()} row(s), e.g. {examples}"
+        )
+    return "\n".join(lines)
+
+
+def validate_table(df: pd.DataFrame, schema: pa.DataFrameSchema, source: str) -> pd.DataFrame:
+    """Validate (and coerce) `df`, raising DataValidationError that names `source`."""
+    try:
+        return schema.validate(df, lazy=True)
+    except SchemaErrors as exc:
+        raise DataValidationError(format_schema_errors(exc, source)) from None
