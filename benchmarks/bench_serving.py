@@ -1,0 +1,334 @@
+"""Serving speed on loopback: a gRPC server and the REST gateway (real processes, as deployed)
+serving the tree model from a workspace, and a bounded load generator.
+
+Prints p50/p95/p99 latency and throughput for: single-row gRPC Predict, single-row REST
+/predict (and the REST overhead over gRPC), one whole-test.csv batch call (gRPC and REST), and a
+sustained run (default 30 s) of single-row gRPC calls from concurrent async clients, with errors.
+Targets (issue 4, 2 cores): gRPC single row p50 <= 2 ms, p99 <= 10 ms; test.csv batch <= 1 s;
+REST overhead <= 2 ms p50; >= 1,000 req/s for 30 s with 0 errors.
+
+Model source, first that applies:
+  --workspace DIR   an existing workspace with a trained tree_forecaster
+  real data         /work/shared/data/rossmann present: /tmp/bench_serving_ws (trained once via
+                    the data_processing + feature_engineering + tree_model pipelines, reused)
+  synthetic         otherwise: a synthetic workspace trained the same way
+  --fake-model      a trivial Forecaster (measures the serving layer alone)
+
+    python benchmarks/bench_serving.py [--duration 30] [--concurrency 8] [--server-processes 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import resource
+import sys
+import threading
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
+
+import grpc  # noqa: E402
+import httpx  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from grpc_server.client import frame_to_rows, read_kaggle_csv  # noqa: E402
+from rossmann.v1 import forecast_pb2 as pb  # noqa: E402
+from rossmann.v1 import forecast_pb2_grpc as pbg  # noqa: E402
+from tests.serving import processes as procs  # noqa: E402
+
+REAL_DATA = REPO_ROOT.parent / "shared" / "data" / "rossmann"
+REAL_FILES = ("train.csv.gz", "store.csv.gz", "test.csv.gz")
+MSG = [("grpc.max_receive_message_length", 64 << 20), ("grpc.max_send_message_length", 64 << 20)]
+
+
+def prepare_workspace(args: argparse.Namespace) -> tuple[Path, pd.DataFrame, str]:
+    """(workspace, test rows in Kaggle format, description)."""
+    from rossmann_kedro.workspace import make_workspace, run_pipeline
+
+    if args.fake_model:
+        import shutil
+
+        from tests.serving.conftest import _fake_served_model
+
+        shutil.rmtree("/tmp/bench_serving_fake", ignore_errors=True)
+        served = _fake_served_model(Path("/tmp/bench_serving_fake"))
+        rows = served.rows
+        reps = int(np.ceil(41_088 / len(rows)))  # test.csv-sized batch of the fake's stores
+        big = pd.concat([rows] * reps, ignore_index=True).head(41_088)
+        big["Id"] = np.arange(1, len(big) + 1)
+        return served.workspace, big, "fake model (serving layer only)"
+    if args.workspace:
+        ws = args.workspace
+    elif (REAL_DATA / "train.csv.gz").is_file():
+        ws = Path("/tmp/bench_serving_ws")
+        make_workspace(ws, raw_files=[REAL_DATA / f for f in REAL_FILES])
+    else:
+        ws = make_workspace(Path("/tmp/bench_serving_synth_ws"))
+    if not list((ws / "data" / "06_models").glob("tree_forecaster*/*/*")):
+        print(f"training the tree model in {ws} (once; reused by later runs) ...", flush=True)
+        t0 = time.perf_counter()
+        run_pipeline(ws, "data_processing")
+        run_pipeline(ws, "feature_engineering")
+        run_pipeline(ws, "tree_model")
+        print(f"  trained in {time.perf_counter() - t0:.0f} s", flush=True)
+    raw = ws / "data" / "01_raw"
+    test_csv = next((p for p in (raw / "test.csv.gz", raw / "test.csv",
+                                 raw / "synthetic" / "test.csv") if p.exists()), None)
+    if test_csv is None:
+        raise SystemExit(f"no test.csv in {raw}")
+    source = "real Kaggle data" if (raw / "test.csv.gz").exists() else "synthetic data"
+    return ws, read_kaggle_csv(test_csv), f"tree model trained on {source} ({ws})"
+
+
+def stats(lat_s: list[float] | np.ndarray) -> str:
+    ms = np.asarray(lat_s) * 1e3
+    return (f"p50 {np.percentile(ms, 50):7.3f} ms  p95 {np.percentile(ms, 95):7.3f} ms  "
+            f"p99 {np.percentile(ms, 99):7.3f} ms  max {ms.max():7.2f} ms  (n={len(ms)})")
+
+
+def bench_grpc_single(target: str, requests: list[pb.PredictRequest], n: int) -> np.ndarray:
+    with grpc.insecure_channel(target, options=MSG) as ch:
+        stub = pbg.ForecastServiceStub(ch)
+        for r in requests[:200]:
+            stub.Predict(r, timeout=10)
+        lat = np.empty(n)
+        for i in range(n):
+            t0 = time.perf_counter()
+            stub.Predict(requests[i % len(requests)], timeout=10)
+            lat[i] = time.perf_counter() - t0
+    return lat
+
+
+def bench_rest_single(url: str, bodies: list[dict], n: int) -> np.ndarray:
+    with httpx.Client(base_url=url, timeout=10) as http:
+        for b in bodies[:200]:
+            http.post("/predict", json=b).raise_for_status()
+        lat = np.empty(n)
+        for i in range(n):
+            t0 = time.perf_counter()
+            resp = http.post("/predict", json=bodies[i % len(bodies)])
+            lat[i] = time.perf_counter() - t0
+            if resp.status_code != 200:
+                raise RuntimeError(resp.text)
+    return lat
+
+
+def bench_batch(target: str, url: str, rows: pd.DataFrame, reps: int, ws: Path) -> None:
+    msgs = frame_to_rows(rows)
+    req = pb.PredictRequest(rows=msgs)
+    with grpc.insecure_channel(target, options=MSG) as ch:
+        stub = pbg.ForecastServiceStub(ch)
+        stub.Predict(req, timeout=60)
+        lat = []
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            resp = stub.Predict(req, timeout=60)
+            lat.append(time.perf_counter() - t0)
+    assert len(resp.predictions) == len(rows)
+    print(f"gRPC batch of {len(rows):,} rows (one call, {reps}x): "
+          f"median {np.median(lat):.3f} s  min {min(lat):.3f} s  max {max(lat):.3f} s  "
+          f"({req.ByteSize() / 1e6:.1f} MB request)")
+    batch_file = ws / "data" / "07_model_output" / "tree_test_predictions.parquet"
+    if batch_file.exists() and "Id" in rows.columns:
+        served = pd.DataFrame({"Id": [p.id for p in resp.predictions],
+                               "Sales": [p.sales for p in resp.predictions],
+                               "lower": [p.lower for p in resp.predictions],
+                               "upper": [p.upper for p in resp.predictions]})
+        batch = pd.read_parquet(batch_file)
+        m = served.merge(batch, on="Id", suffixes=("", "_batch"), validate="1:1")
+        rel = max(float(np.max(np.abs(m[c] - m[f"{c}_batch"])
+                               / np.maximum(np.abs(m[f"{c}_batch"]), 1e-12)))
+                  for c in ("Sales", "lower", "upper"))
+        print(f"parity with the batch pipeline ({batch_file.name}): {len(m):,} rows matched, "
+              f"max relative difference {rel:.2e}")
+    body = {"instances": rest_bodies(rows, single=False)}
+    with httpx.Client(base_url=url, timeout=120) as http:
+        http.post("/predict", json=body).raise_for_status()
+        lat = []
+        for _ in range(max(1, reps // 2)):
+            t0 = time.perf_counter()
+            http.post("/predict", json=body).raise_for_status()
+            lat.append(time.perf_counter() - t0)
+    print(f"REST batch of {len(rows):,} rows (one call, {len(lat)}x): median {np.median(lat):.3f} s")
+
+
+def rest_bodies(rows: pd.DataFrame, single: bool = True) -> list:
+    items = []
+    for r in rows.itertuples(index=False):
+        item = {"Store": int(r.Store), "Date": str(r.Date)[:10], "DayOfWeek": int(r.DayOfWeek),
+                "Promo": int(r.Promo), "StateHoliday": str(r.StateHoliday),
+                "SchoolHoliday": int(r.SchoolHoliday), "Id": int(r.Id)}
+        if r.Open == r.Open:
+            item["Open"] = int(r.Open)
+        items.append({"instances": [item]} if single else item)
+    return items
+
+
+async def _sustained(target: str, requests: list[pb.PredictRequest], duration: float,
+                     concurrency: int) -> tuple[list[float], int, int, float]:
+    lat: list[float] = []
+    errors = 0
+    ok = 0
+    channels = [grpc.aio.insecure_channel(target) for _ in range(min(concurrency, 4))]
+    stubs = [pbg.ForecastServiceStub(c) for c in channels]
+    end = time.perf_counter() + duration
+
+    async def worker(k: int) -> None:
+        nonlocal errors, ok
+        stub = stubs[k % len(stubs)]
+        i = k
+        while time.perf_counter() < end:
+            t0 = time.perf_counter()
+            try:
+                await stub.Predict(requests[i % len(requests)], timeout=10)
+                ok += 1
+                lat.append(time.perf_counter() - t0)
+            except grpc.aio.AioRpcError:
+                errors += 1
+            i += concurrency
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(worker(k) for k in range(concurrency)))
+    elapsed = time.perf_counter() - t0
+    for c in channels:
+        await c.close()
+    return lat, ok, errors, elapsed
+
+
+def _best_ms(fn, n: int = 200) -> float:
+    for _ in range(min(20, n)):
+        fn()
+    runs = []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        for _ in range(max(1, n // 5)):
+            fn()
+        runs.append((time.perf_counter() - t0) / max(1, n // 5) * 1e3)
+    return min(runs)
+
+
+def profile_single_row(ws: Path, rows: pd.DataFrame) -> None:
+    """In-process breakdown of one single-row Predict (best of 5 x 40 calls): where the
+    milliseconds go, so a slow model can be fixed where it is slow."""
+    import cProfile
+    import io
+    import pstats
+
+    from grpc_server.registry import ModelRegistry, load_project_catalog
+    from grpc_server.servicer import predict
+
+    catalog, params = load_project_catalog(ws)
+    models = (params.get("serving") or {}).get("models")
+    reg = ModelRegistry(catalog, models=models)
+    reg.refresh()
+    loaded = reg.get("tree")
+    f = loaded.forecaster
+    req = pb.PredictRequest(rows=frame_to_rows(rows.head(1)))
+    from grpc_server.convert import rows_to_frame
+
+    frame = rows_to_frame(req.rows, loaded.known_stores, 10).frame
+    print(f"single-row Predict in process ({type(f).__name__} {loaded.version}):")
+    print(f"  whole servicer path       {_best_ms(lambda: predict(reg, req, 10)):8.3f} ms")
+    print(f"  request -> frame (server) {_best_ms(lambda: rows_to_frame(req.rows, loaded.known_stores, 10)):8.3f} ms")
+    print(f"  forecaster.predict        {_best_ms(lambda: f.predict(frame)):8.3f} ms")
+    if hasattr(f, "pipeline") and hasattr(f, "context"):
+        from rossmann_kedro.features import build_features
+
+        X = build_features(frame, f.context)  # noqa: N806
+        pipe = f.pipeline
+        Xt = pipe[:-1].transform(X)  # noqa: N806
+        est = pipe.steps[-1][1]
+        print(f"    build_features          {_best_ms(lambda: build_features(frame, f.context)):8.3f} ms")
+        print(f"    pipeline.predict        {_best_ms(lambda: pipe.predict(X)):8.3f} ms")
+        print(f"      preprocessing steps   {_best_ms(lambda: pipe[:-1].transform(X)):8.3f} ms")
+        print(f"      {type(est).__name__}.predict {_best_ms(lambda: est.predict(Xt)):8.3f} ms"
+              f"  (n_jobs={getattr(est, 'n_jobs', '?')})")
+    prof = cProfile.Profile()
+    prof.enable()
+    for _ in range(100):
+        predict(reg, req, 10)
+    prof.disable()
+    out = io.StringIO()
+    pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(8)
+    print("  cProfile, 100 calls, top by own time:")
+    print("\n".join("    " + line for line in out.getvalue().splitlines()
+                    if line.strip() and ("ncalls" in line or "{" in line or "/" in line)))
+
+
+def peak_rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--workspace", type=Path)
+    ap.add_argument("--fake-model", action="store_true")
+    ap.add_argument("--n", type=int, default=3000, help="sequential single-row calls")
+    ap.add_argument("--batch-reps", type=int, default=5)
+    ap.add_argument("--duration", type=float, default=30.0, help="sustained run, seconds")
+    ap.add_argument("--concurrency", type=int, default=8, help="sustained run, calls in flight")
+    ap.add_argument("--server-threads", type=int, default=8)
+    ap.add_argument("--server-processes", type=int, default=1)
+    ap.add_argument("--profile-only", action="store_true",
+                    help="only the in-process single-row breakdown (no servers)")
+    args = ap.parse_args()
+
+    ws, rows, what = prepare_workspace(args)
+    print(f"model: {what}\nrows: {len(rows):,} test rows; {os.cpu_count()} CPUs; "
+          f"load average {os.getloadavg()[0]:.2f}")
+    profile_single_row(ws, rows)
+    if args.profile_only:
+        return
+    singles = rows.sample(n=min(2000, len(rows)), random_state=0)
+    requests = [pb.PredictRequest(rows=[m]) for m in frame_to_rows(singles)]
+    bodies = rest_bodies(singles)
+
+    logs = Path("/tmp/bench_serving_logs")
+    logs.mkdir(exist_ok=True)
+    server, gport = procs.start_server(ws, logs / "server.log", "--threads",
+                                       str(args.server_threads), "--processes",
+                                       str(args.server_processes))
+    gateway = None
+    try:
+        procs.wait_serving(server, gport, logs / "server.log", timeout=300)
+        gateway, hport = procs.start_gateway(gport, logs / "gateway.log")
+        procs.wait_http(gateway, hport, logs / "gateway.log")
+        target, url = f"127.0.0.1:{gport}", f"http://127.0.0.1:{hport}"
+
+        g = bench_grpc_single(target, requests, args.n)
+        print(f"gRPC single row, sequential: {stats(g)}  -> {1 / g.mean():,.0f} req/s")
+        r = bench_rest_single(url, bodies, args.n)
+        print(f"REST single row, sequential: {stats(r)}  -> {1 / r.mean():,.0f} req/s")
+        print(f"REST overhead over gRPC: p50 {1e3 * (np.median(r) - np.median(g)):.3f} ms")
+        bench_batch(target, url, rows, args.batch_reps, ws)
+
+        stop = threading.Event()
+        lat, ok, errors, elapsed = asyncio.run(
+            _sustained(target, requests, args.duration, args.concurrency))
+        stop.set()
+        print(f"sustained gRPC single rows, {args.concurrency} in flight, {elapsed:.0f} s: "
+              f"{ok / elapsed:,.0f} req/s, {errors} errors; {stats(lat)}")
+        print(f"server peak RSS {peak_rss_mb(server.pid):.0f} MB; gateway "
+              f"{peak_rss_mb(gateway.pid):.0f} MB; load generator "
+              f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+    finally:
+        if gateway is not None:
+            procs.stop(gateway)
+        procs.stop(server)
+
+
+if __name__ == "__main__":
+    main()

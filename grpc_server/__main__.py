@@ -1,0 +1,101 @@
+"""`python -m grpc_server serve|gateway|client ...` — see `--help` of each."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import warnings
+from pathlib import Path
+
+from grpc_server import client
+
+
+def _project_root_default() -> Path:
+    """cwd when it is a Kedro project, else the repository this package lives in."""
+    cwd = Path.cwd()
+    if (cwd / "pyproject.toml").is_file() and (cwd / "conf").is_dir():
+        return cwd
+    return Path(__file__).resolve().parents[1]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m grpc_server",
+        description="Serve the project's sales forecasters over gRPC (serve), REST (gateway), "
+        "or call them (client).",
+    )
+    parser.add_argument("--log-level", default=os.environ.get("LOG_LEVEL", "INFO"))
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser(
+        "serve", help="run the gRPC ForecastService",
+        description="Run rossmann.v1.ForecastService (+ grpc.health.v1 and reflection). Models "
+        "come from the Kedro catalog of --project-path; new versions are picked up while "
+        "running. Ctrl-C / SIGTERM drains in-flight calls.",
+    )
+    s.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
+    s.add_argument("--port", type=int, default=50051, help="0 = any free port")
+    s.add_argument("--project-path", type=Path, default=None,
+                   help="Kedro project whose catalog holds the models (default: cwd if it is "
+                   "a Kedro project, else this repository)")
+    s.add_argument("--env", default=None, help="Kedro config environment (default: local)")
+    s.add_argument("--threads", type=int, default=8, help="gRPC worker threads per process")
+    s.add_argument("--processes", type=int, default=1,
+                   help="worker processes sharing the port (SO_REUSEPORT); 1 = in this process")
+    s.add_argument("--max-batch-rows", type=int, default=None,
+                   help="override serving.max_batch_rows")
+    s.add_argument("--poll-seconds", type=float, default=None, dest="reload_poll_seconds",
+                   help="override serving.reload_poll_seconds")
+    s.add_argument("--grace-seconds", type=float, default=None,
+                   help="override serving.grace_seconds")
+
+    g = sub.add_parser(
+        "gateway", help="run the REST gateway (FastAPI) in front of a gRPC server",
+        description="REST/JSON gateway: POST /predict, GET /model, GET /healthz, docs at /docs.",
+    )
+    g.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
+    g.add_argument("--port", type=int, default=8000)
+    g.add_argument("--grpc-target", default=client.DEFAULT_TARGET,
+                   help="host:port of the gRPC server")
+    g.add_argument("--timeout", type=float, default=30.0, help="gRPC deadline per call, seconds")
+    g.add_argument("--access-log", action="store_true", help="log every request")
+
+    c = sub.add_parser("client", help="call a running gRPC server",
+                       description="Predict a test.csv-format file, or print model info/health.")
+    client.add_arguments(c)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "client":
+        return client.run(args)
+    os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    # Kedro 1.7 / omegaconf deprecation noise on every catalog build; not ours to fix.
+    warnings.filterwarnings("ignore", message=r"register_new_resolver\(\) is deprecated")
+    from grpc_server.server import LOG_FORMAT
+
+    logging.basicConfig(level=args.log_level.upper(), format=LOG_FORMAT)
+    if args.command == "serve":
+        from grpc_server.server import serve
+
+        return serve(
+            (args.project_path or _project_root_default()).resolve(), host=args.host,
+            port=args.port, env=args.env, threads=args.threads, log_level=args.log_level,
+            processes=args.processes,
+            max_batch_rows=args.max_batch_rows, reload_poll_seconds=args.reload_poll_seconds,
+            grace_seconds=args.grace_seconds,
+        )
+    else:
+        from grpc_server.gateway import run_gateway
+
+        run_gateway(args.host, args.port, args.grpc_target, timeout=args.timeout,
+                    access_log=args.access_log, log_level=args.log_level.lower())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

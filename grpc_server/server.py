@@ -1,0 +1,206 @@
+"""The gRPC server process: ForecastService + grpc.health.v1 + server reflection, models from the
+project's Kedro catalog, and a graceful drain on SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+from concurrent import futures
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from grpc_server.registry import DEFAULT_MODELS, ModelRegistry, load_project_catalog
+from grpc_server.servicer import ForecastServicer
+from rossmann.v1 import forecast_pb2, forecast_pb2_grpc
+
+logger = logging.getLogger(__name__)
+
+SERVICE_NAME = forecast_pb2.DESCRIPTOR.services_by_name["ForecastService"].full_name
+
+
+@dataclass(frozen=True)
+class ServingConfig:
+    """`serving:` in conf/base/parameters_serving.yml; CLI flags override single fields."""
+
+    models: dict[str, str] | None = None
+    default_model: str = "tree"
+    max_batch_rows: int = 100_000
+    reload_poll_seconds: float = 2.0
+    pinned_versions_cached: int = 4
+    grace_seconds: float = 10.0
+    max_message_mb: int = 64
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any], **overrides: Any) -> ServingConfig:
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in (params.get("serving") or {}).items() if k in known}
+        config = cls(**values)
+        return replace(config, **{k: v for k, v in overrides.items() if v is not None})
+
+    def channel_options(self) -> list[tuple[str, int]]:
+        size = self.max_message_mb * 1024 * 1024
+        return [("grpc.max_receive_message_length", size), ("grpc.max_send_message_length", size)]
+
+
+@dataclass
+class RunningServer:
+    server: grpc.Server
+    port: int
+    registry: ModelRegistry
+    health: health.HealthServicer
+    config: ServingConfig
+
+    def stop(self, grace: float | None = None) -> None:
+        """Refuse new calls, let in-flight calls finish (up to `grace` s), stop reloading."""
+        grace = self.config.grace_seconds if grace is None else grace
+        self.health.enter_graceful_shutdown()
+        self.server.stop(grace).wait()
+        self.registry.stop()
+
+
+def _set_health(health_servicer: health.HealthServicer, registry: ModelRegistry) -> None:
+    status = (health_pb2.HealthCheckResponse.SERVING if registry.any_serving()
+              else health_pb2.HealthCheckResponse.NOT_SERVING)
+    for name in ("", SERVICE_NAME):
+        health_servicer.set(name, status)
+
+
+def start_server(
+    registry: ModelRegistry,
+    config: ServingConfig,
+    host: str = "127.0.0.1",
+    port: int = 50051,
+    threads: int = 8,
+    reuse_port: bool = False,
+) -> RunningServer:
+    """Start serving on host:port (0 = any free port) and start the model poller.
+
+    `reuse_port` lets several worker processes share the port (SO_REUSEPORT, the kernel spreads
+    connections); off by default so that a second server on a busy port fails loudly.
+    """
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="grpc"),
+        options=[*config.channel_options(), ("grpc.so_reuseport", int(reuse_port))],
+    )
+    forecast_pb2_grpc.add_ForecastServiceServicer_to_server(
+        ForecastServicer(registry, config.max_batch_rows), server
+    )
+    health_servicer = health.HealthServicer(
+        experimental_non_blocking=True,
+        experimental_thread_pool=futures.ThreadPoolExecutor(max_workers=1),
+    )
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+         reflection.SERVICE_NAME),
+        server,
+    )
+    _set_health(health_servicer, registry)
+    registry.on_change = lambda reg: _set_health(health_servicer, reg)
+    bound = server.add_insecure_port(f"{host}:{port}")
+    if bound == 0:
+        raise OSError(f"cannot bind {host}:{port}")
+    server.start()
+    registry.start()
+    logger.info("ForecastService listening on %s:%d (models %s, max %d rows per request)",
+                host, bound, registry.model_names, config.max_batch_rows)
+    return RunningServer(server, bound, registry, health_servicer, config)
+
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(process)d]: %(message)s"
+
+
+def configure_logging(level: str = "INFO") -> None:
+    """One line per record on stderr. Bootstrapping the Kedro project installs the project's
+    logging config (rich console, info.log in the cwd), made for pipeline runs; a long-running
+    server wants plain lines instead, unless KEDRO_LOGGING_CONFIG asks for something else."""
+    if os.environ.get("KEDRO_LOGGING_CONFIG"):
+        return
+    logging.basicConfig(level=level.upper(), format=LOG_FORMAT, force=True)
+    logging.getLogger("kedro").setLevel(logging.WARNING)  # "Loading data from ..." per reload
+
+
+def serve(
+    project_path: Path,
+    host: str = "127.0.0.1",
+    port: int = 50051,
+    env: str | None = None,
+    threads: int = 8,
+    log_level: str = "INFO",
+    processes: int = 1,
+    reuse_port: bool = False,
+    **overrides: Any,
+) -> int:
+    """Run until SIGINT/SIGTERM, then drain in-flight calls and exit. Returns the exit code.
+
+    `processes` > 1 starts that many independent worker processes on the same port (gRPC's
+    multiprocessing pattern: the GIL makes one process use one core at most); each loads and
+    hot-reloads the models itself.
+    """
+    if processes > 1:
+        return _serve_processes(processes, project_path, host=host, port=port, env=env,
+                                threads=threads, log_level=log_level, **overrides)
+    catalog, params = load_project_catalog(project_path, env=env)
+    configure_logging(log_level)
+    config = ServingConfig.from_params(params, **overrides)
+    registry = ModelRegistry(
+        catalog, models=config.models or DEFAULT_MODELS, default_model=config.default_model,
+        poll_interval=config.reload_poll_seconds,
+        pinned_cache_size=config.pinned_versions_cached,
+    )
+    running = start_server(registry, config, host=host, port=port, threads=threads,
+                           reuse_port=reuse_port)
+    stop = threading.Event()
+
+    def _on_signal(signum: int, _frame: Any) -> None:
+        logger.info("Received %s: draining in-flight calls (up to %.0f s)",
+                    signal.Signals(signum).name, config.grace_seconds)
+        stop.set()
+
+    signal.signal(signal.SIGINT, _on_signal)
+    signal.signal(signal.SIGTERM, _on_signal)
+    while not stop.wait(3600):
+        pass
+    running.stop()
+    logger.info("ForecastService stopped")
+    return 0
+
+
+def _serve_processes(n: int, project_path: Path, port: int, **kwargs: Any) -> int:
+    """Parent of `n` workers sharing `port`: forwards SIGINT/SIGTERM, waits for their drain."""
+    import multiprocessing
+
+    if port == 0:
+        raise ValueError("--processes > 1 needs an explicit --port (workers share it)")
+    ctx = multiprocessing.get_context("spawn")  # no gRPC state may cross a fork
+    workers = [
+        ctx.Process(target=serve, args=(project_path,),
+                    kwargs={**kwargs, "port": port, "reuse_port": True},
+                    name=f"grpc-worker-{i}")
+        for i in range(n)
+    ]
+    stopping = threading.Event()
+
+    def _forward(signum: int, _frame: Any) -> None:
+        stopping.set()
+        for w in workers:
+            if w.pid is not None and w.is_alive():
+                os.kill(w.pid, signal.SIGTERM)
+
+    signal.signal(signal.SIGINT, _forward)
+    signal.signal(signal.SIGTERM, _forward)
+    for w in workers:
+        w.start()
+    logger.info("Started %d worker processes on port %d: %s", n, port, [w.pid for w in workers])
+    for w in workers:
+        w.join()
+    codes = [w.exitcode for w in workers]
+    logger.info("Workers exited with %s", codes)
+    return 0 if stopping.is_set() and all(c == 0 for c in codes) else 1

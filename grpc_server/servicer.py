@@ -1,0 +1,89 @@
+"""ForecastService: a thin gRPC layer over plain functions (`predict`, `model_info`) that are tested
+without a network. Every failure becomes a gRPC status; nothing a client sends can take the
+process down or leave state behind."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import grpc
+
+from grpc_server.convert import check_batch_size, predictions_to_response, rows_to_frame
+from grpc_server.errors import InvalidArgument, ServingError
+from grpc_server.registry import ModelRegistry
+from rossmann.v1 import forecast_pb2, forecast_pb2_grpc
+
+logger = logging.getLogger(__name__)
+
+_STATUS = {
+    "LOADING": forecast_pb2.ModelInfo.LOADING,
+    "SERVING": forecast_pb2.ModelInfo.SERVING,
+    "FAILED": forecast_pb2.ModelInfo.FAILED,
+}
+
+
+def predict(
+    registry: ModelRegistry, request: forecast_pb2.PredictRequest, max_batch_rows: int
+) -> forecast_pb2.PredictResponse:
+    """Answer one Predict request; raises ServingError subclasses for refusals."""
+    check_batch_size(len(request.rows), max_batch_rows)
+    loaded = registry.get(request.model, request.version)  # grabbed once: hot reload-safe
+    converted = rows_to_frame(request.rows, loaded.known_stores, max_batch_rows)
+    try:
+        predicted = loaded.forecaster.predict(converted.frame)
+    except ValueError as exc:
+        # The model's own input checks (e.g. a date beyond its calendar) name row and column.
+        logger.warning("model %s %s refused %d rows: %s", loaded.name, loaded.version,
+                       len(converted.dates), exc)
+        raise InvalidArgument(f"rows: model {loaded.name!r} cannot forecast them: {exc}") from exc
+    return predictions_to_response(loaded.name, loaded.version, converted, predicted)
+
+
+def info_to_proto(info: dict[str, Any]) -> forecast_pb2.ModelInfo:
+    fields = dict(info)
+    fields["status"] = _STATUS[fields["status"]]
+    fields["metrics"] = forecast_pb2.Metrics(**fields["metrics"])
+    return forecast_pb2.ModelInfo(**fields)
+
+
+def model_info(
+    registry: ModelRegistry, request: forecast_pb2.GetModelInfoRequest
+) -> forecast_pb2.GetModelInfoResponse:
+    return forecast_pb2.GetModelInfoResponse(
+        models=[info_to_proto(i) for i in registry.info(request.model)]
+    )
+
+
+class ForecastServicer(forecast_pb2_grpc.ForecastServiceServicer):
+    """Maps the plain functions above onto gRPC, and their exceptions onto status codes."""
+
+    def __init__(self, registry: ModelRegistry, max_batch_rows: int) -> None:
+        self._registry = registry
+        self._max_batch_rows = max_batch_rows
+
+    def Predict(  # noqa: N802 - gRPC method name
+        self, request: forecast_pb2.PredictRequest, context: grpc.ServicerContext
+    ) -> forecast_pb2.PredictResponse:
+        try:
+            return predict(self._registry, request, self._max_batch_rows)
+        except ServingError as exc:
+            context.abort(exc.code, exc.message)
+        except Exception as exc:  # noqa: BLE001 - a model bug must not kill the server
+            logger.exception("Predict failed on %d rows (model %r, version %r)",
+                             len(request.rows), request.model, request.version)
+            context.abort(grpc.StatusCode.INTERNAL,
+                          f"prediction failed: {type(exc).__name__}: {exc}")
+        raise AssertionError("unreachable")  # pragma: no cover - abort() raises
+
+    def GetModelInfo(  # noqa: N802 - gRPC method name
+        self, request: forecast_pb2.GetModelInfoRequest, context: grpc.ServicerContext
+    ) -> forecast_pb2.GetModelInfoResponse:
+        try:
+            return model_info(self._registry, request)
+        except ServingError as exc:
+            context.abort(exc.code, exc.message)
+        except Exception as exc:  # noqa: BLE001
+            logger.exception("GetModelInfo failed")
+            context.abort(grpc.StatusCode.INTERNAL, f"{type(exc).__name__}: {exc}")
+        raise AssertionError("unreachable")  # pragma: no cover

@@ -1,0 +1,128 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class StoreDay(_message.Message):
+    __slots__ = ("store", "date", "day_of_week", "open", "promo", "state_holiday", "school_holiday", "id")
+    STORE_FIELD_NUMBER: _ClassVar[int]
+    DATE_FIELD_NUMBER: _ClassVar[int]
+    DAY_OF_WEEK_FIELD_NUMBER: _ClassVar[int]
+    OPEN_FIELD_NUMBER: _ClassVar[int]
+    PROMO_FIELD_NUMBER: _ClassVar[int]
+    STATE_HOLIDAY_FIELD_NUMBER: _ClassVar[int]
+    SCHOOL_HOLIDAY_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    store: int
+    date: str
+    day_of_week: int
+    open: bool
+    promo: bool
+    state_holiday: str
+    school_holiday: bool
+    id: int
+    def __init__(self, store: _Optional[int] = ..., date: _Optional[str] = ..., day_of_week: _Optional[int] = ..., open: _Optional[bool] = ..., promo: _Optional[bool] = ..., state_holiday: _Optional[str] = ..., school_holiday: _Optional[bool] = ..., id: _Optional[int] = ...) -> None: ...
+
+class PredictRequest(_message.Message):
+    __slots__ = ("model", "version", "rows")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    version: str
+    rows: _containers.RepeatedCompositeFieldContainer[StoreDay]
+    def __init__(self, model: _Optional[str] = ..., version: _Optional[str] = ..., rows: _Optional[_Iterable[_Union[StoreDay, _Mapping]]] = ...) -> None: ...
+
+class Prediction(_message.Message):
+    __slots__ = ("id", "store", "date", "sales", "lower", "upper")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    STORE_FIELD_NUMBER: _ClassVar[int]
+    DATE_FIELD_NUMBER: _ClassVar[int]
+    SALES_FIELD_NUMBER: _ClassVar[int]
+    LOWER_FIELD_NUMBER: _ClassVar[int]
+    UPPER_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    store: int
+    date: str
+    sales: float
+    lower: float
+    upper: float
+    def __init__(self, id: _Optional[int] = ..., store: _Optional[int] = ..., date: _Optional[str] = ..., sales: _Optional[float] = ..., lower: _Optional[float] = ..., upper: _Optional[float] = ...) -> None: ...
+
+class PredictResponse(_message.Message):
+    __slots__ = ("model", "version", "predictions")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    PREDICTIONS_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    version: str
+    predictions: _containers.RepeatedCompositeFieldContainer[Prediction]
+    def __init__(self, model: _Optional[str] = ..., version: _Optional[str] = ..., predictions: _Optional[_Iterable[_Union[Prediction, _Mapping]]] = ...) -> None: ...
+
+class GetModelInfoRequest(_message.Message):
+    __slots__ = ("model",)
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    def __init__(self, model: _Optional[str] = ...) -> None: ...
+
+class Metrics(_message.Message):
+    __slots__ = ("rmspe", "rmse", "mae")
+    RMSPE_FIELD_NUMBER: _ClassVar[int]
+    RMSE_FIELD_NUMBER: _ClassVar[int]
+    MAE_FIELD_NUMBER: _ClassVar[int]
+    rmspe: float
+    rmse: float
+    mae: float
+    def __init__(self, rmspe: _Optional[float] = ..., rmse: _Optional[float] = ..., mae: _Optional[float] = ...) -> None: ...
+
+class ModelInfo(_message.Message):
+    __slots__ = ("name", "version", "status", "trained_at", "train_start", "train_end", "metrics", "interval_level", "feature_names", "versions_on_disk", "dataset", "error", "n_stores", "loaded_at")
+    class Status(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        STATUS_UNSPECIFIED: _ClassVar[ModelInfo.Status]
+        LOADING: _ClassVar[ModelInfo.Status]
+        SERVING: _ClassVar[ModelInfo.Status]
+        FAILED: _ClassVar[ModelInfo.Status]
+    STATUS_UNSPECIFIED: ModelInfo.Status
+    LOADING: ModelInfo.Status
+    SERVING: ModelInfo.Status
+    FAILED: ModelInfo.Status
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    TRAINED_AT_FIELD_NUMBER: _ClassVar[int]
+    TRAIN_START_FIELD_NUMBER: _ClassVar[int]
+    TRAIN_END_FIELD_NUMBER: _ClassVar[int]
+    METRICS_FIELD_NUMBER: _ClassVar[int]
+    INTERVAL_LEVEL_FIELD_NUMBER: _ClassVar[int]
+    FEATURE_NAMES_FIELD_NUMBER: _ClassVar[int]
+    VERSIONS_ON_DISK_FIELD_NUMBER: _ClassVar[int]
+    DATASET_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    N_STORES_FIELD_NUMBER: _ClassVar[int]
+    LOADED_AT_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    version: str
+    status: ModelInfo.Status
+    trained_at: str
+    train_start: str
+    train_end: str
+    metrics: Metrics
+    interval_level: float
+    feature_names: _containers.RepeatedScalarFieldContainer[str]
+    versions_on_disk: _containers.RepeatedScalarFieldContainer[str]
+    dataset: str
+    error: str
+    n_stores: int
+    loaded_at: str
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., status: _Optional[_Union[ModelInfo.Status, str]] = ..., trained_at: _Optional[str] = ..., train_start: _Optional[str] = ..., train_end: _Optional[str] = ..., metrics: _Optional[_Union[Metrics, _Mapping]] = ..., interval_level: _Optional[float] = ..., feature_names: _Optional[_Iterable[str]] = ..., versions_on_disk: _Optional[_Iterable[str]] = ..., dataset: _Optional[str] = ..., error: _Optional[str] = ..., n_stores: _Optional[int] = ..., loaded_at: _Optional[str] = ...) -> None: ...
+
+class GetModelInfoResponse(_message.Message):
+    __slots__ = ("models",)
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    models: _containers.RepeatedCompositeFieldContainer[ModelInfo]
+    def __init__(self, models: _Optional[_Iterable[_Union[ModelInfo, _Mapping]]] = ...) -> None: ...

@@ -1,0 +1,196 @@
+"""`build_features(rows, context)`: request rows (test.csv columns) -> the model matrix.
+
+Each output row depends only on its own input row and the frozen context (array lookups and
+element-wise arithmetic, no groupby/rolling/shift across rows), so
+
+* a row's features are the same whether it is scored alone or in a batch (train/serve parity);
+* nothing about other rows -- in particular no Sales or Customers of the day being predicted or
+  later days -- can leak into a row's features.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from . import calendar as cal
+from .context import FeatureContext
+
+REQUIRED_COLUMNS = ("Store", "Date", "Promo", "StateHoliday", "SchoolHoliday")
+
+FEATURE_NAMES: tuple[str, ...] = (
+    # calendar parts (from the date)
+    "DayOfWeek", "is_weekend", "Day", "Month", "Year", "WeekOfYear", "DayOfYear",
+    "month_part", "days_to_month_end",
+    # the request row's own flags
+    "Promo", "promo_day", "StateHoliday", "SchoolHoliday",
+    # store attributes
+    "Store", "StoreType", "Assortment", "region", "CompetitionDistance",
+    "CompetitionDistanceMissing", "competition_open_months", "competition_open",
+    "Promo2", "promo2_weeks", "promo2_active", "promo2_month",
+    # distances on calendars known in advance
+    "days_until_state_holiday", "days_since_state_holiday",
+    "days_until_school_holiday", "days_since_school_holiday",
+    "days_until_christmas", "days_since_christmas", "days_until_easter", "days_since_easter",
+    "days_until_promo", "days_since_promo", "promo_prev_week", "promo_next_week",
+    # store-level statistics from the training window
+    "store_mean_log_sales", "store_std_log_sales", "store_mean_sales", "store_mean_customers",
+    "store_sales_per_customer", "store_recent_log_delta",
+    "cell_mean_log_sales", "cell_mean_sales", "cell_mean_customers", "cell_sales_per_customer",
+)
+
+# Continuous features (scaled by the StandardScaler); the rest are codes, flags and counters.
+CONTINUOUS_FEATURES: tuple[str, ...] = (
+    "CompetitionDistance", "competition_open_months", "promo2_weeks",
+    "store_mean_log_sales", "store_std_log_sales", "store_mean_sales", "store_mean_customers",
+    "store_sales_per_customer", "store_recent_log_delta",
+    "cell_mean_log_sales", "cell_mean_sales", "cell_mean_customers", "cell_sales_per_customer",
+)
+
+
+def _int_column(rows: pd.DataFrame, col: str, binary: bool = True) -> np.ndarray:
+    """Column as int64; numeric dtypes skip pandas parsing (the single-row serving path)."""
+    values = rows[col].to_numpy()
+    if values.dtype.kind not in "iub":
+        try:
+            values = pd.to_numeric(rows[col], errors="raise").to_numpy(dtype=np.float64)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"column {col!r}: not numeric ({exc})") from exc
+        bad = np.isnan(values) | (values != np.round(values))
+        if bad.any():
+            pos = int(np.flatnonzero(bad)[0])
+            raise ValueError(f"row {pos}: column {col!r} = {values[pos]} is not an integer")
+    values = values.astype(np.int64, copy=False)
+    if binary:
+        bad = (values != 0) & (values != 1)
+        if bad.any():
+            pos = int(np.flatnonzero(bad)[0])
+            raise ValueError(f"row {pos}: column {col!r} = {values[pos]} not in (0, 1)")
+    return values
+
+
+def _day_numbers(rows: pd.DataFrame) -> np.ndarray:
+    values = rows["Date"].to_numpy()
+    if values.dtype.kind != "M":
+        try:
+            values = pd.to_datetime(rows["Date"]).to_numpy()
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"column 'Date': cannot parse ({exc})") from exc
+    if np.isnat(values).any():
+        raise ValueError(f"row {int(np.flatnonzero(np.isnat(values))[0])}: Date is missing")
+    return values.astype("datetime64[D]").astype(np.int64)
+
+
+def build_features(rows: pd.DataFrame, context: FeatureContext) -> pd.DataFrame:
+    """Model matrix (float32, columns `FEATURE_NAMES`, index of `rows`) for Rossmann-format rows.
+
+    `rows` needs Store, Date, Promo, StateHoliday ("0"/"a"/"b"/"c"), SchoolHoliday; DayOfWeek and
+    Open are ignored here (the weekday comes from the date; closed days are the model's concern).
+    Raises ValueError naming the row and column for unknown stores, dates outside the context's
+    calendar, or malformed values.
+    """
+    missing = [c for c in REQUIRED_COLUMNS if c not in rows.columns]
+    if missing:
+        raise ValueError(f"rows lack columns {missing}")
+    n = len(rows)
+    stores = _int_column(rows, "Store", binary=False)
+    pos = np.searchsorted(context.store_ids, stores)
+    pos_c = np.clip(pos, 0, len(context.store_ids) - 1)
+    unknown = context.store_ids[pos_c] != stores
+    if unknown.any():
+        i = int(np.flatnonzero(unknown)[0])
+        raise ValueError(f"row {i}: Store {stores[i]} is unknown to the model")
+    days = _day_numbers(rows)
+    gi = days - context.grid_start
+    outside = (gi < 0) | (days > context.grid_end)
+    if outside.any():
+        i = int(np.flatnonzero(outside)[0])
+        lo, hi = context.date_range
+        raise ValueError(f"row {i}: Date {np.datetime64(int(days[i]), 'D')} outside {lo}..{hi}")
+    promo = _int_column(rows, "Promo")
+    school = _int_column(rows, "SchoolHoliday")
+    sh = rows["StateHoliday"].to_numpy(dtype=object)
+    state = np.zeros(n, dtype=np.int64)
+    known = np.zeros(n, dtype=bool)
+    for key, code in cal.HOLIDAY_CODES.items():
+        hit = sh == key
+        state[hit] = code
+        known |= hit
+    if not known.all():
+        i = int(np.flatnonzero(~known)[0])
+        raise ValueError(f"row {i}: StateHoliday {sh[i]!r} not in {tuple(cal.HOLIDAY_CODES)}")
+
+    s = context.store
+    year, month, dom = cal.year_of(days), cal.month_of(days), cal.day_of_month(days)
+    dow = cal.weekday_of(days)
+    # first day of the following month (months since the epoch -> day number)
+    nm_index = (year - 1970) * 12 + month
+    next_month = nm_index.astype("datetime64[M]").astype("datetime64[D]").astype(np.int64)
+    month_index = year * 12 + month - 1
+    comp_months = month_index - s["comp_open_month_index"][pos]
+    p2_weeks = (days - s["promo2_start_day"][pos]) // 7
+    p2_active = (s["Promo2"][pos] == 1) & (p2_weeks >= 0)
+    in_interval = (s["promo_interval_mask"][pos] >> (month - 1)) & 1
+    region = s["region"][pos]
+    rc, pc = context.region_cal, context.promo_cal
+    cap_y = int(context.params["yearly_cap_days"])
+    xmas_until, xmas_since = cal.distance_to_yearly(
+        days, lambda y: cal.fixed_day(y, 12, 25), cap_y)
+    easter_until, easter_since = cal.distance_to_yearly(days, cal.easter_day, cap_y)
+    cell_idx = (pos, dow - 1, promo)
+
+    cols = {
+        "DayOfWeek": dow,
+        "is_weekend": (dow >= 6).astype(np.int64),
+        "Day": dom,
+        "Month": month,
+        "Year": year,
+        "WeekOfYear": cal.iso_week_of(days),
+        "DayOfYear": days - cal.fixed_day(year, 1, 1) + 1,
+        "month_part": np.where(dom <= 10, 0, np.where(dom <= 20, 1, 2)),
+        "days_to_month_end": next_month - days - 1,
+        "Promo": promo,
+        "promo_day": promo * dow,
+        "StateHoliday": state,
+        "SchoolHoliday": school,
+        "Store": stores,
+        "StoreType": s["StoreType"][pos],
+        "Assortment": s["Assortment"][pos],
+        "region": region,
+        "CompetitionDistance": s["CompetitionDistance"][pos],
+        "CompetitionDistanceMissing": s["CompetitionDistanceMissing"][pos],
+        "competition_open_months": np.clip(comp_months, -24, 240),
+        "competition_open": (comp_months >= 0).astype(np.int64),
+        "Promo2": s["Promo2"][pos],
+        "promo2_weeks": np.where(p2_active, np.minimum(p2_weeks, 400), -1),
+        "promo2_active": p2_active.astype(np.int64),
+        "promo2_month": (p2_active & (in_interval == 1)).astype(np.int64),
+        "days_until_state_holiday": rc["state_until"][region, gi],
+        "days_since_state_holiday": rc["state_since"][region, gi],
+        "days_until_school_holiday": rc["school_until"][region, gi],
+        "days_since_school_holiday": rc["school_since"][region, gi],
+        "days_until_christmas": xmas_until,
+        "days_since_christmas": xmas_since,
+        "days_until_easter": easter_until,
+        "days_since_easter": easter_since,
+        "days_until_promo": pc["until"][gi],
+        "days_since_promo": pc["since"][gi],
+        "promo_prev_week": pc["prev_week"][gi],
+        "promo_next_week": pc["next_week"][gi],
+        "store_mean_log_sales": s["store_mean_log_sales"][pos],
+        "store_std_log_sales": s["store_std_log_sales"][pos],
+        "store_mean_sales": s["store_mean_sales"][pos],
+        "store_mean_customers": s["store_mean_customers"][pos],
+        "store_sales_per_customer": s["store_sales_per_customer"][pos],
+        "store_recent_log_delta": s["store_recent_log_delta"][pos],
+        "cell_mean_log_sales": context.cell["cell_mean_log_sales"][cell_idx],
+        "cell_mean_sales": context.cell["cell_mean_sales"][cell_idx],
+        "cell_mean_customers": context.cell["cell_mean_customers"][cell_idx],
+        "cell_sales_per_customer": context.cell["cell_sales_per_customer"][cell_idx],
+    }
+    # column-major: each feature is written contiguously, and pandas takes the block without a
+    # copy (its single float32 block is stored features x rows)
+    matrix = np.empty((len(FEATURE_NAMES), n), dtype=np.float32)
+    for j, name in enumerate(FEATURE_NAMES):
+        matrix[j] = cols[name]
+    return pd.DataFrame(matrix.T, index=rows.index, columns=list(FEATURE_NAMES), copy=False)

@@ -1,0 +1,240 @@
+"""`FeatureContext`: everything besides the request rows that features may use, fitted once at
+training time and frozen into the model.
+
+It holds (1) store attributes from store.csv, (2) store-level sales statistics from the training
+window only, (3) calendars known in advance: per-region state/school holidays and the chain-wide
+promo schedule from the train and test files, extended by deterministic rules. It never holds
+Sales or Customers of any day after `train_end`, so a model cannot learn from the period it is
+asked to predict.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import calendar as cal
+
+logger = logging.getLogger(__name__)
+
+CATEGORY_CODES = {
+    "StoreType": {"a": 0, "b": 1, "c": 2, "d": 3},
+    "Assortment": {"a": 0, "b": 1, "c": 2},
+}
+MONTH_ABBR = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sept", "Oct", "Nov", "Dec")
+
+DEFAULTS: dict[str, Any] = {
+    "holiday_cap_days": 30,      # days until/since a state or school holiday, capped
+    "yearly_cap_days": 60,       # days until/since Christmas / Easter, capped
+    "promo_cap_days": 14,        # days until/since a chain promo day, capped
+    "recent_weeks": 13,          # window for the store's recent level vs its long-run level
+    "calendar_margin_days": 400,  # rule-filled calendar before the first known day
+    "calendar_horizon_days": 1100,  # rule-filled calendar after the last known day (~3 years)
+}
+
+
+@dataclass
+class FeatureContext:
+    """Frozen inputs to `build_features`; build with `FeatureContext.fit`."""
+
+    train_start: str
+    train_end: str
+    params: dict[str, Any]
+    store_ids: np.ndarray                 # sorted int64
+    store: dict[str, np.ndarray]          # per-store arrays aligned with store_ids
+    cell: dict[str, np.ndarray]           # (n_stores, 7 weekdays, 2 promo) statistics
+    grid_start: int                       # day number of calendar index 0
+    grid_end: int
+    region_cal: dict[str, np.ndarray]     # (n_regions, n_days) calendars and distances
+    promo_cal: dict[str, np.ndarray]      # (n_days,) chain-wide promo calendar and distances
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def stores(self) -> frozenset[int]:
+        return frozenset(int(s) for s in self.store_ids)
+
+    @property
+    def date_range(self) -> tuple[str, str]:
+        """First and last date features can be computed for."""
+        to = lambda d: str(np.datetime64(int(d), "D"))  # noqa: E731
+        return to(self.grid_start), to(self.grid_end)
+
+    @classmethod
+    def fit(
+        cls,
+        history: pd.DataFrame,
+        stores: pd.DataFrame,
+        calendar_rows: pd.DataFrame | None = None,
+        train_end: str | pd.Timestamp | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> FeatureContext:
+        """Fit from the sales history (sales_clean format; store columns optional), the store
+        table (stores_clean) and optional extra rows carrying only calendar information (the test
+        file: Date, Store, Promo, StateHoliday, SchoolHoliday).
+
+        Sales statistics use history rows up to `train_end` (default: the last history date),
+        open, with Sales > 0 and not flagged as outliers. Calendars use every row given: holidays
+        and the promo schedule are published in advance, sales are not.
+        """
+        t0 = time.perf_counter()
+        p = {**DEFAULTS, **(params or {})}
+        dates = pd.to_datetime(history["Date"])
+        end = pd.Timestamp(train_end) if train_end is not None else dates.max()
+        window = history.loc[dates <= end]
+        if window.empty:
+            raise ValueError(f"no history rows on or before train_end={end.date()}")
+        start = pd.to_datetime(window["Date"]).min()
+
+        store_ids = np.sort(stores["Store"].to_numpy(np.int64))
+        st = stores.set_index("Store").loc[store_ids]
+        store = _store_attributes(st)
+        stats_store, cell = _sales_statistics(window, store_ids, p["recent_weeks"], end)
+        store.update(stats_store)
+
+        cal_cols = ["Store", "Date", "Promo", "StateHoliday", "SchoolHoliday"]
+        cal_rows = history[cal_cols]
+        if calendar_rows is not None and len(calendar_rows):
+            cal_rows = pd.concat([cal_rows, calendar_rows[cal_cols]], ignore_index=True)
+        cal_rows = cal_rows.loc[cal_rows["Store"].isin(store_ids)]
+        day_nums = cal.to_day_numbers(cal_rows["Date"])
+        grid_start = int(day_nums.min()) - int(p["calendar_margin_days"])
+        grid_end = int(day_nums.max()) + int(p["calendar_horizon_days"])
+
+        groups = cal.holiday_groups(history.loc[history["Store"].isin(store_ids)])
+        # stores with no history rows at all get their own region
+        groups = groups.reindex(store_ids)
+        n_known = int(groups.max()) + 1 if groups.notna().any() else 0
+        missing = groups.isna()
+        groups[missing] = np.arange(n_known, n_known + int(missing.sum()))
+        groups = groups.astype(np.int64)
+        store["region"] = groups.to_numpy()
+
+        state, school = cal.build_region_calendars(cal_rows, groups, grid_start, grid_end)
+        cap_h = int(p["holiday_cap_days"])
+        su_until, su_since = cal.until_since(state > 0, cap_h)
+        sc_until, sc_since = cal.until_since(school > 0, cap_h)
+        region_cal = {
+            "state": state, "school": school,
+            "state_until": su_until, "state_since": su_since,
+            "school_until": sc_until, "school_since": sc_since,
+        }
+        promo = cal.build_promo_calendar(cal_rows, grid_start, grid_end)
+        pr_until, pr_since = cal.until_since(promo > 0, int(p["promo_cap_days"]))
+        # "was there a promo in the previous / next calendar week" (Mon..Fri of that week)
+        grid = np.arange(grid_start, grid_end + 1)
+        monday = grid - (cal.weekday_of(grid) - 1) - grid_start
+        prev_wk = np.clip(monday - 7, 0, len(grid) - 1)
+        next_wk = np.clip(monday + 7, 0, len(grid) - 1)
+        promo_cal = {
+            "promo": promo, "until": pr_until, "since": pr_since,
+            "prev_week": promo[prev_wk], "next_week": promo[next_wk],
+        }
+        ctx = cls(
+            train_start=str(start.date()), train_end=str(end.date()), params=p,
+            store_ids=store_ids, store=store, cell=cell, grid_start=grid_start,
+            grid_end=grid_end, region_cal=region_cal, promo_cal=promo_cal,
+            info={"n_history_rows": int(len(window)), "n_regions": int(state.shape[0]),
+                  "n_calendar_rows": int(len(cal_rows))},
+        )
+        logger.info(
+            "FeatureContext fitted: %d stores, %d regions, stats from %d rows %s..%s, calendar "
+            "%s..%s, in %.2fs", len(store_ids), state.shape[0], len(window), ctx.train_start,
+            ctx.train_end, *ctx.date_range, time.perf_counter() - t0,
+        )
+        return ctx
+
+
+def _store_attributes(st: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Store-table columns as numeric arrays (categoricals coded, NaNs made explicit)."""
+    out: dict[str, np.ndarray] = {}
+    for col, codes in CATEGORY_CODES.items():
+        vals = st[col].astype(str).map(codes)
+        if vals.isna().any():
+            bad = sorted(set(st.loc[vals.isna(), col].astype(str)))
+            raise ValueError(f"store table: unknown {col} values {bad}")
+        out[col] = vals.to_numpy(np.int64)
+    dist = pd.to_numeric(st["CompetitionDistance"], errors="coerce")
+    miss = dist.isna().to_numpy().copy()
+    if "CompetitionDistanceMissing" in st:
+        miss |= st["CompetitionDistanceMissing"].fillna(True).to_numpy(bool)
+    fill = float(dist.max()) if dist.notna().any() else 1e5
+    out["CompetitionDistance"] = dist.fillna(fill).to_numpy(np.float64)
+    out["CompetitionDistanceMissing"] = miss.astype(np.int64)
+    year = pd.to_numeric(st["CompetitionOpenSinceYear"], errors="coerce").fillna(0).to_numpy(np.int64)
+    month = pd.to_numeric(st["CompetitionOpenSinceMonth"], errors="coerce").fillna(0).to_numpy(np.int64)
+    # month index of the opening; unknown (0) -> "long before", i.e. -inf-like
+    out["comp_open_month_index"] = np.where(year > 0, year * 12 + np.clip(month, 1, 12) - 1, -10**6)
+    promo2 = pd.to_numeric(st["Promo2"], errors="coerce").fillna(0).to_numpy(np.int64)
+    p2w = pd.to_numeric(st["Promo2SinceWeek"], errors="coerce").fillna(0).to_numpy(np.int64)
+    p2y = pd.to_numeric(st["Promo2SinceYear"], errors="coerce").fillna(0).to_numpy(np.int64)
+    start = np.full(len(st), 10**7, dtype=np.int64)  # never
+    has = (promo2 == 1) & (p2y > 0)
+    if has.any():
+        jan4 = cal.fixed_day(p2y[has], 1, 4)
+        week1_monday = jan4 - (cal.weekday_of(jan4) - 1)
+        start[has] = week1_monday + (np.clip(p2w[has], 1, 53) - 1) * 7
+    out["Promo2"] = promo2
+    out["promo2_start_day"] = start
+    interval = st["PromoInterval"].fillna("").astype(str).to_numpy()
+    mask = np.zeros(len(st), dtype=np.int64)
+    for i, text in enumerate(interval):
+        for part in filter(None, (x.strip() for x in text.split(","))):
+            key = "Sept" if part.startswith("Sep") else part
+            if key not in MONTH_ABBR:
+                raise ValueError(f"store table: unknown PromoInterval month {part!r}")
+            mask[i] |= 1 << MONTH_ABBR.index(key)
+    out["promo_interval_mask"] = mask
+    return out
+
+
+def _sales_statistics(
+    window: pd.DataFrame, store_ids: np.ndarray, recent_weeks: int, end: pd.Timestamp
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Store-level and store x weekday x promo means from the training window only."""
+    ok = (window["Open"] == 1) & (window["Sales"] > 0)
+    if "SalesOutlier" in window:
+        ok &= ~window["SalesOutlier"].astype(bool)
+    w = window.loc[ok, ["Store", "Date", "DayOfWeek", "Promo", "Sales", "Customers"]]
+    sales = w["Sales"].to_numpy(np.float64)
+    cust = w["Customers"].to_numpy(np.float64)
+    df = pd.DataFrame({
+        "Store": w["Store"].to_numpy(np.int64),
+        "dow": w["DayOfWeek"].to_numpy(np.int64) - 1,
+        "promo": w["Promo"].to_numpy(np.int64),
+        "log_sales": np.log1p(sales), "sales": sales, "customers": cust,
+        "recent": (pd.to_datetime(w["Date"]) > end - pd.Timedelta(weeks=recent_weeks)).to_numpy(),
+    })
+    g_mean = df[["log_sales", "sales", "customers"]].mean()
+    by_store = df.groupby("Store").agg(
+        log_sales=("log_sales", "mean"), log_std=("log_sales", "std"),
+        sales=("sales", "mean"), customers=("customers", "mean"),
+    ).reindex(store_ids)
+    recent = df.loc[df["recent"]].groupby("Store")["log_sales"].mean().reindex(store_ids)
+    store = {
+        "store_mean_log_sales": by_store["log_sales"].fillna(g_mean["log_sales"]).to_numpy(),
+        "store_std_log_sales": by_store["log_std"].fillna(0.0).to_numpy(),
+        "store_mean_sales": by_store["sales"].fillna(g_mean["sales"]).to_numpy(),
+        "store_mean_customers": by_store["customers"].fillna(g_mean["customers"]).to_numpy(),
+    }
+    store["store_sales_per_customer"] = store["store_mean_sales"] / np.maximum(
+        store["store_mean_customers"], 1.0)
+    store["store_recent_log_delta"] = (recent - by_store["log_sales"]).fillna(0.0).to_numpy()
+
+    cells = df.groupby(["Store", "dow", "promo"])[["log_sales", "sales", "customers"]].mean()
+    full = pd.MultiIndex.from_product([store_ids, range(7), range(2)], names=["Store", "dow", "promo"])
+    cells = cells.reindex(full)
+    shape = (len(store_ids), 7, 2)
+    cell: dict[str, np.ndarray] = {}
+    for col, fallback in (("log_sales", "store_mean_log_sales"), ("sales", "store_mean_sales"),
+                          ("customers", "store_mean_customers")):
+        arr = cells[col].to_numpy().reshape(shape)
+        fb = np.broadcast_to(store[fallback][:, None, None], shape)
+        cell[f"cell_mean_{col}"] = np.where(np.isnan(arr), fb, arr)
+    cell["cell_sales_per_customer"] = cell["cell_mean_sales"] / np.maximum(
+        cell["cell_mean_customers"], 1.0)
+    return store, cell

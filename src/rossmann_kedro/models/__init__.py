@@ -1,0 +1,1 @@
+"""Model classes and the helpers every model pipeline shares (metrics, baselines, intervals)."""

@@ -1,0 +1,608 @@
+"""A global two-layer LSTM forecaster (Keras 3, JAX backend) and `LSTMForecaster`, the served
+object implementing `rossmann_kedro.forecaster.Forecaster`.
+
+Design: a *direct* model, conditioned on the known covariates of each target day.
+
+    history window (last `window` days of the store) --LSTM--LSTM--\
+    store embedding ---------------------------------------------- +--> context (per store)
+    target day covariates (promo, holidays, calendar, lead time h) -+--> dense head --> log sales
+
+For a sample anchored at day t the encoder reads days t-window+1..t; the head predicts the log
+sales of any day t+h (1 <= h <= `horizon_days`) from that context plus the day's own covariates
+and its lead time h. Why this shape rather than the alternatives:
+
+* *Recursive* one-step models feed their own predictions back and need the covariates of every
+  day in between; a serving request for 2015-09-17 carries only that day, and errors compound
+  over the 43..90-day gap between the end of the real train and the test dates.
+* A *multi-output* head with one output per lead time (90+ outputs) would need the covariates of
+  all target days at once, again not available from a single request row, and learns each lead
+  time from 1/90 of the data.
+* The direct conditioned model shares one head across lead times (h is an input), needs only the
+  request row plus the per-store context saved at training time, and is trained on randomly
+  drawn (anchor, lead) pairs so every h in 1..horizon_days is covered.
+
+Targets (stationarity, see `timeseries.transforms`): log1p(Sales) minus the mean log1p(Sales)
+of the input window (a local-level difference: removes store level and trend, stabilises the
+variance), scaled to (-1, 1) with a MinMaxScaler fitted on the training samples only. Weekly and
+yearly seasonality are left to the covariates (weekday, day of year, holiday distances) rather
+than a lag-7 seasonal difference, which would need the sales of t+h-7, unknown for h > 7.
+
+Loss: squared error on the scaled log target (~ squared relative error, what RMSPE rewards),
+masked to open days with Sales > 0. Open state-holiday days are ~0.1% of targets but, with a few
+stores open and selling far less than usual, they dominate RMSPE; they are always drawn as
+targets and weighted `holiday_target_weight` (default 10) in the loss. Early stopping watches a
+time-based split (the last `validation_weeks` of the fitting history).
+
+Intervals: split-conformal on the held-out windows' log residuals (the shared
+`ConformalLogInterval`, per-store scales), calibrated per lead-time band (`LeadBandedInterval`),
+because errors grow with the lead time and the served dates are 43..90 days out.
+
+Serving: the per-store context projection (first head layer's contribution of embedding +
+encoder state) and the window level are computed once when the history is set and stored as
+numpy arrays; `predict` then runs the small dense head in float64 numpy -- no Keras call, so a
+single row costs tens of microseconds and batch and single-row scoring give identical numbers.
+Keras itself is only imported to train or to re-encode a new history (`with_history`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from rossmann_kedro.features import FEATURE_NAMES, FeatureContext, build_features
+from rossmann_kedro.features import calendar as cal
+from rossmann_kedro.forecaster import PREDICTION_COLUMNS
+from rossmann_kedro.timeseries import (
+    WINDOW_FEATURES,
+    Samples,
+    SeriesGrid,
+    build_grid,
+    fit_minmax,
+    scaler_arrays,
+    store_levels,
+    supervised_samples,
+    window_levels,
+    window_tensor,
+)
+
+from .intervals import ConformalLogInterval, coverage
+from .metrics import evaluate
+
+logger = logging.getLogger(__name__)
+
+#: Columns of `build_features` the head uses for a target day (codes get one-hot below).
+BASE_TARGET_FEATURES: tuple[str, ...] = (
+    "Promo", "SchoolHoliday", "Day", "days_to_month_end",
+    "days_until_state_holiday", "days_since_state_holiday",
+    "days_until_school_holiday", "days_since_school_holiday",
+    "days_until_christmas", "days_since_christmas", "days_until_easter", "days_since_easter",
+    "days_until_promo", "days_since_promo", "promo_prev_week", "promo_next_week",
+    "promo2_active", "promo2_month", "competition_open", "competition_open_months",
+)
+DERIVED_TARGET_FEATURES: tuple[str, ...] = (
+    *(f"dow_{d}" for d in range(1, 8)), "holiday_a", "holiday_b", "holiday_c",
+    "doy_sin", "doy_cos", "cell_rel_log_sales",
+)
+#: Every target-day input of the head, in order; `lead` is the scaled lead time h.
+TARGET_FEATURES: tuple[str, ...] = (*BASE_TARGET_FEATURES, *DERIVED_TARGET_FEATURES, "lead")
+
+DEFAULT_CONFIG: dict[str, Any] = {
+    "seed": 42,
+    "window_days": 28,
+    "horizon_days": 100,
+    "lstm_units": [32, 32],
+    "store_embedding_dim": 8,
+    "dense_units": [64, 32],
+    "targets_per_window": 48,
+    "anchor_stride_days": 7,
+    "min_valid_days": 7,
+    "epochs": 12,
+    "batch_size": 512,
+    "learning_rate": 0.002,
+    "early_stopping_patience": 3,
+    "validation_weeks": 6,
+    "scaler_robust_quantile": 0.001,
+    "holiday_target_weight": 10.0,
+    "interval_level": 0.8,
+    "interval_band_days": 14,
+}
+
+
+def import_keras():
+    """The one place Keras is imported: the JAX backend must be chosen before the first import."""
+    os.environ.setdefault("KERAS_BACKEND", "jax")
+    import keras
+
+    return keras
+
+
+# --------------------------------------------------------------------------------------------
+# Target-day covariates
+# --------------------------------------------------------------------------------------------
+_COL = {name: j for j, name in enumerate(FEATURE_NAMES)}
+_BASE_IDX = np.array([_COL[c] for c in BASE_TARGET_FEATURES])
+
+
+def covariate_matrix(features: pd.DataFrame | np.ndarray) -> np.ndarray:
+    """(n, len(TARGET_FEATURES) - 1) float64 raw covariates from `build_features` output (a frame
+    or its values in `FEATURE_NAMES` order; plain column indexing keeps one row cheap)."""
+    f = np.asarray(features.to_numpy() if isinstance(features, pd.DataFrame) else features,
+                   dtype=np.float64)
+    dow = f[:, _COL["DayOfWeek"]]
+    hol = f[:, _COL["StateHoliday"]]
+    ang = 2 * np.pi * (f[:, _COL["DayOfYear"]] - 1) / 365.25
+    out = np.empty((len(f), len(TARGET_FEATURES) - 1), dtype=np.float64)
+    nb = len(_BASE_IDX)
+    out[:, :nb] = f[:, _BASE_IDX]
+    out[:, nb:nb + 7] = dow[:, None] == np.arange(1, 8)[None, :]
+    out[:, nb + 7:nb + 10] = hol[:, None] == np.arange(1, 4)[None, :]
+    out[:, nb + 10] = np.sin(ang)
+    out[:, nb + 11] = np.cos(ang)
+    out[:, nb + 12] = f[:, _COL["cell_mean_log_sales"]] - f[:, _COL["store_mean_log_sales"]]
+    return out
+
+
+def scaled_lead(lead: np.ndarray, horizon: int) -> np.ndarray:
+    """Lead time 1..horizon mapped linearly onto (-1, 1)."""
+    return 2.0 * (np.asarray(lead, np.float64) - 1) / max(horizon - 1, 1) - 1.0
+
+
+def grid_covariates(grid: SeriesGrid, sales: pd.DataFrame, context: FeatureContext) -> np.ndarray:
+    """(n_stores, n_days, C) float32 raw covariates of every valid grid cell (zeros elsewhere;
+    only valid cells are ever targets). Computed by the same `build_features` as serving."""
+    days = cal.to_day_numbers(sales["Date"])
+    rows = sales.loc[(days >= grid.start_day) & (days <= grid.end_day)
+                     & sales["Store"].isin(grid.store_ids)]
+    si = grid.store_index(rows["Store"].to_numpy(np.int64))
+    di = cal.to_day_numbers(rows["Date"]) - grid.start_day
+    keep = grid.valid[si, di]
+    rows, si, di = rows.loc[keep], si[keep], di[keep]
+    cov = np.zeros((*grid.valid.shape, len(TARGET_FEATURES) - 1), dtype=np.float32)
+    cov[si, di] = covariate_matrix(build_features(rows, context))
+    return cov
+
+
+class LeadBandedInterval:
+    """Split-conformal intervals on log residuals (the shared `ConformalLogInterval`, per-store
+    scales) calibrated separately per lead-time band: errors grow with the lead time, and the
+    served dates (43..90 days ahead on the real test) are further out than the validation
+    window's 1..43. Bands with fewer than `min_residuals` residuals fall back to all residuals."""
+
+    def __init__(self, level: float, band_days: int = 14, min_residuals: int = 200) -> None:
+        self.level = float(level)
+        self.band_days = int(band_days)
+        self.min_residuals = int(min_residuals)
+        self.bands: dict[int, ConformalLogInterval] = {}
+        self.pooled: ConformalLogInterval | None = None
+
+    def fit(self, stores: np.ndarray, lead: np.ndarray, log_residuals: np.ndarray) -> LeadBandedInterval:
+        band = (np.asarray(lead) - 1) // self.band_days
+        self.pooled = ConformalLogInterval(level=self.level).fit(stores, log_residuals)
+        for b in np.unique(band):
+            m = band == b
+            if m.sum() >= self.min_residuals:
+                self.bands[int(b)] = ConformalLogInterval(level=self.level).fit(stores[m], log_residuals[m])
+        return self
+
+    def bounds(self, stores: np.ndarray, pred_log: np.ndarray,
+               lead: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        band = (np.asarray(lead) - 1) // self.band_days
+        lo = np.empty(len(pred_log))
+        hi = np.empty(len(pred_log))
+        for b in np.unique(band):
+            m = band == b
+            lo[m], hi[m] = self.bands.get(int(b), self.pooled).bounds(stores[m], pred_log[m])
+        return lo, hi
+
+
+# --------------------------------------------------------------------------------------------
+# The network
+# --------------------------------------------------------------------------------------------
+def build_network(net: dict[str, Any]):
+    """(model, encoder): `model` maps {window, store, targets} -> (n, k, 1) scaled log sales;
+    `encoder` (sharing its layers) maps {window, store} -> the per-store context projection."""
+    keras = import_keras()
+    from keras import layers, ops
+
+    window = keras.Input((net["window_days"], net["n_window_features"]), name="window")
+    store = keras.Input((1,), dtype="int32", name="store")
+    targets = keras.Input((None, net["n_target_features"]), name="targets")
+    emb = layers.Flatten()(layers.Embedding(net["n_stores"], net["store_embedding_dim"],
+                                            name="store_embedding")(store))
+    u1, u2 = net["lstm_units"]
+    x = layers.LSTM(u1, return_sequences=True, name="lstm_1")(window)
+    x = layers.LSTM(u2, name="lstm_2")(x)
+    ctx = layers.Concatenate(name="context")([emb, x])
+    dense = list(net["dense_units"])
+    a = layers.Dense(dense[0], use_bias=False, name="context_proj")(ctx)
+    b = layers.Dense(dense[0], name="target_proj")(targets)
+    h = ops.relu(ops.expand_dims(a, 1) + b)
+    for i, units in enumerate(dense[1:], start=1):
+        h = layers.Dense(units, activation="relu", name=f"head_{i}")(h)
+    out = layers.Dense(1, name="out")(h)
+    model = keras.Model({"window": window, "store": store, "targets": targets}, out, name="lstm")
+    encoder = keras.Model({"window": window, "store": store}, a, name="lstm_encoder")
+    return model, encoder
+
+
+def head_weights(model, n_dense: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """float64 (kernel, bias) of target_proj, head_1.., out: what `predict` runs in numpy."""
+    names = ["target_proj", *(f"head_{i}" for i in range(1, n_dense)), "out"]
+    return [tuple(np.asarray(w, dtype=np.float64) for w in model.get_layer(n).get_weights())
+            for n in names]
+
+
+class _LogProgress:
+    """Keras callback (built lazily, Keras must not be imported at module load) that logs each
+    epoch's losses and duration."""
+
+    def __new__(cls, label: str):
+        keras = import_keras()
+
+        class LogProgress(keras.callbacks.Callback):
+            def on_train_begin(self, logs=None):
+                self.t0 = time.perf_counter()
+
+            def on_epoch_end(self, epoch, logs=None):
+                logs = logs or {}
+                logger.info("%s epoch %d: loss=%.5f val_loss=%.5f (%.1fs)", label, epoch + 1,
+                            logs.get("loss", float("nan")), logs.get("val_loss", float("nan")),
+                            time.perf_counter() - self.t0)
+
+        return LogProgress()
+
+
+# --------------------------------------------------------------------------------------------
+# Training data
+# --------------------------------------------------------------------------------------------
+def assemble(grid: SeriesGrid, cov_scaled: np.ndarray, samples: Samples, cfg: dict[str, Any],
+             fallback: np.ndarray, tscale: tuple[np.ndarray, np.ndarray]) -> tuple[dict, np.ndarray, np.ndarray, np.ndarray]:
+    """(inputs, y (n,k,1), weight (n,k), level (n,)) for `samples`."""
+    w, horizon = cfg["window_days"], cfg["horizon_days"]
+    level, _ = window_levels(grid, samples.store_idx, samples.anchor, w, fallback,
+                             cfg["min_valid_days"])
+    s = samples.store_idx[:, None]
+    lead = samples.target - samples.anchor[:, None]
+    targets = np.concatenate(
+        [cov_scaled[s, samples.target], scaled_lead(lead, horizon)[..., None].astype(np.float32)],
+        axis=-1)
+    y_log = grid.log_sales[s, samples.target]
+    scale, mn = tscale
+    y = np.where(samples.weight > 0, (y_log - level[:, None]) * scale[0] + mn[0], 0.0)
+    weight = samples.weight * np.where(grid.state_holiday[s, samples.target] > 0,
+                                       float(cfg["holiday_target_weight"]), 1.0)
+    inputs = {
+        "window": window_tensor(grid, samples.store_idx, samples.anchor, w, level, tscale),
+        "store": samples.store_idx[:, None].astype(np.int32),
+        "targets": targets.astype(np.float32),
+    }
+    return inputs, y[..., None].astype(np.float32), weight.astype(np.float32), level
+
+
+def train_network(
+    sales: pd.DataFrame, stores: pd.DataFrame, calendar_rows: pd.DataFrame | None,
+    cutoff: pd.Timestamp, config: dict[str, Any],
+) -> LSTMForecaster:
+    """Fit on history up to `cutoff` and return a forecaster whose history ends at `cutoff`.
+
+    Inside that history the last `validation_weeks` weeks are the early-stopping split: training
+    targets (and windows) end at `cutoff - validation_weeks`; held-out samples have windows
+    ending at or before that day and targets after it, at lead times spread over 1..horizon.
+    The held-out log residuals also calibrate the conformal intervals.
+    """
+    cfg = {**DEFAULT_CONFIG, **config}
+    keras = import_keras()
+    t0 = time.perf_counter()
+    keras.utils.set_random_seed(int(cfg["seed"]))
+    rng = np.random.default_rng(int(cfg["seed"]))
+    w, horizon = int(cfg["window_days"]), int(cfg["horizon_days"])
+
+    context = FeatureContext.fit(sales, stores, calendar_rows=calendar_rows, train_end=cutoff)
+    grid = build_grid(sales, end=cutoff)
+    end_idx = grid.n_days - 1
+    inner = end_idx - 7 * int(cfg["validation_weeks"])
+    fallback = store_levels(grid, inner)
+    cov_raw = grid_covariates(grid, sales, context)
+    train_s = supervised_samples(grid, w, horizon, 0, inner - 1, 0, inner, int(cfg["anchor_stride_days"]),
+                                 int(cfg["targets_per_window"]), int(cfg["min_valid_days"]), rng,
+                                 prefer_holidays=float(cfg["holiday_target_weight"]) > 1)
+    val_s = supervised_samples(grid, w, horizon, inner - horizon + 1, inner, inner + 1, end_idx,
+                               7, 7 * int(cfg["validation_weeks"]), int(cfg["min_valid_days"]), rng)
+    # scalers: fitted on the training samples only
+    lvl, _ = window_levels(grid, train_s.store_idx, train_s.anchor, w, fallback, int(cfg["min_valid_days"]))
+    mask = train_s.weight > 0
+    dev = (grid.log_sales[train_s.store_idx[:, None], train_s.target] - lvl[:, None])[mask]
+    tscaler = fit_minmax(dev, float(cfg["scaler_robust_quantile"]))
+    tscale = scaler_arrays(tscaler)
+    cells = cov_raw[train_s.store_idx[:, None], train_s.target][mask]
+    cscale = scaler_arrays(fit_minmax(cells))
+    cov_scaled = (cov_raw * cscale[0].astype(np.float32) + cscale[1].astype(np.float32)) * grid.valid[..., None]
+    del cov_raw
+    x_tr, y_tr, w_tr, _ = assemble(grid, cov_scaled, train_s, cfg, fallback, tscale)
+    x_va, y_va, w_va, lvl_va = assemble(grid, cov_scaled, val_s, cfg, fallback, tscale)
+    logger.info("LSTM data: %d stores, grid %s..%s, early-stopping split at %s; %d training "
+                "windows (%d targets), %d held-out windows (%d targets); prepared in %.1fs",
+                len(grid.store_ids), grid.date_of(0).date(), grid.date_of(end_idx).date(),
+                grid.date_of(inner).date(), len(train_s), int((w_tr > 0).sum()), len(val_s),
+                int((w_va > 0).sum()), time.perf_counter() - t0)
+
+    net = {"window_days": w, "n_window_features": len(WINDOW_FEATURES),
+           "n_target_features": len(TARGET_FEATURES), "n_stores": len(grid.store_ids),
+           "store_embedding_dim": int(cfg["store_embedding_dim"]),
+           "lstm_units": [int(u) for u in cfg["lstm_units"]],
+           "dense_units": [int(u) for u in cfg["dense_units"]]}
+    if len(net["lstm_units"]) != 2:
+        raise ValueError(f"lstm_units must list the two LSTM layers' sizes, got {cfg['lstm_units']}")
+    model, encoder = build_network(net)
+    model.compile(optimizer=keras.optimizers.Adam(float(cfg["learning_rate"])), loss="mse")
+    stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=int(cfg["early_stopping_patience"]),
+                                         restore_best_weights=True)
+    t1 = time.perf_counter()
+    hist = model.fit(x_tr, y_tr, sample_weight=w_tr, validation_data=(x_va, y_va, w_va),
+                     epochs=int(cfg["epochs"]), batch_size=int(cfg["batch_size"]), shuffle=True,
+                     verbose=0, callbacks=[stop, _LogProgress("LSTM")])
+    fit_seconds = time.perf_counter() - t1
+    history = pd.DataFrame(hist.history).rename_axis("epoch").reset_index()
+    history["epoch"] += 1
+    best_epoch = int(history["val_loss"].idxmin()) + 1
+    logger.info("LSTM trained %d epochs (best %d, val_loss %.5f) in %.1fs", len(history),
+                best_epoch, float(history["val_loss"].min()), fit_seconds)
+
+    # conformal calibration on the held-out log residuals (all lead times 1..horizon)
+    pred = np.asarray(model.predict(x_va, batch_size=2048, verbose=0))[..., 0].astype(np.float64)
+    pred_log = lvl_va[:, None] + (pred - tscale[1][0]) / tscale[0][0]
+    m = w_va > 0
+    resid = grid.log_sales[val_s.store_idx[:, None], val_s.target][m] - pred_log[m]
+    store_of = np.broadcast_to(grid.store_ids[val_s.store_idx][:, None], m.shape)[m]
+    lead_of = (val_s.target - val_s.anchor[:, None])[m]
+    interval = LeadBandedInterval(float(cfg["interval_level"]),
+                                  int(cfg["interval_band_days"])).fit(store_of, lead_of, resid)
+
+    forecaster = LSTMForecaster(
+        config=cfg, net=net, weights=[np.asarray(x) for x in model.get_weights()],
+        train_store_ids=grid.store_ids, target_scale=tscale, covariate_scale=cscale,
+        interval=interval, fallback_level=fallback,
+        head=head_weights(model, len(net["dense_units"])),
+        training={"train_start": str(grid.date_of(0).date()), "early_stopping_split": str(grid.date_of(inner).date()),
+                  "fit_end": str(grid.date_of(end_idx).date()), "epochs_trained": len(history),
+                  "best_epoch": best_epoch, "fit_seconds": round(fit_seconds, 1),
+                  "n_train_windows": len(train_s), "n_train_targets": int((w_tr > 0).sum()),
+                  "n_calibration_residuals": int(m.sum()),
+                  "history": history.to_dict(orient="list")},
+    )
+    forecaster._model = (model, encoder)
+    forecaster.set_history(sales, stores, calendar_rows, end=cutoff, context=context)
+    return forecaster
+
+
+# --------------------------------------------------------------------------------------------
+# The served object
+# --------------------------------------------------------------------------------------------
+class LSTMForecaster:
+    """The served LSTM model (implements `rossmann_kedro.forecaster.Forecaster`).
+
+    Holds the network weights and config (the Keras model itself is rebuilt lazily and never
+    pickled), the two (-1, 1) scalers, the frozen `FeatureContext`, the interval calibration, and
+    per-store serving state computed from the last `window_days` of history: the window level
+    and the context projection. Valid request dates are `history_end + 1 .. history_end +
+    horizon_days`; others raise ValueError (the server answers INVALID_ARGUMENT).
+    """
+
+    name = "lstm"
+
+    def __init__(self, *, config: dict[str, Any], net: dict[str, Any], weights: list[np.ndarray],
+                 train_store_ids: np.ndarray, target_scale: tuple[np.ndarray, np.ndarray],
+                 covariate_scale: tuple[np.ndarray, np.ndarray], interval: LeadBandedInterval,
+                 fallback_level: np.ndarray, training: dict[str, Any],
+                 head: list[tuple[np.ndarray, np.ndarray]]) -> None:
+        self.config = dict(config)
+        self.net = dict(net)
+        self.weights = weights
+        self.train_store_ids = np.asarray(train_store_ids, np.int64)
+        self.target_scale = target_scale
+        self.covariate_scale = covariate_scale
+        self.interval = interval
+        self.fallback_level = np.asarray(fallback_level, np.float64)
+        self.training = training
+        self.horizon_days = int(config["horizon_days"])
+        self._model = None
+        # set by set_history
+        self.context: FeatureContext | None = None
+        self.stores: frozenset[int] = frozenset()
+        self.metadata: dict[str, Any] = {}
+        self.history_end_day = 0
+        self._store_ids = np.zeros(0, np.int64)
+        self._level = np.zeros(0)
+        self._ctx = np.zeros((0, 0))
+        self._head = head
+
+    # -- pickling: plain numpy state only; the Keras model is rebuilt on demand ----------------
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_model"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._model = None
+
+    def keras_model(self):
+        """(model, encoder) rebuilt from config + weights on first use (Keras imported then)."""
+        if self._model is None:
+            model, encoder = build_network(self.net)
+            model.set_weights(self.weights)
+            self._model = (model, encoder)
+        return self._model
+
+    # -- history ---------------------------------------------------------------------------------
+    def set_history(self, sales: pd.DataFrame, stores: pd.DataFrame,
+                    calendar_rows: pd.DataFrame | None = None,
+                    end: str | pd.Timestamp | None = None,
+                    context: FeatureContext | None = None) -> LSTMForecaster:
+        """Make the forecaster predict from the history in `sales` up to `end` (default: its
+        last date): refits the feature context, re-encodes every trained store's last window
+        and refreshes the metadata. The network weights are not changed. Returns self."""
+        t0 = time.perf_counter()
+        cfg, w = self.config, int(self.config["window_days"])
+        sales = sales.loc[sales["Store"].isin(self.train_store_ids)]
+        if context is None:
+            context = FeatureContext.fit(sales, stores, calendar_rows=calendar_rows, train_end=end)
+        grid = build_grid(sales, end=end)
+        end_idx = grid.n_days - 1
+        emb_idx = np.searchsorted(self.train_store_ids, grid.store_ids)
+        own_levels = store_levels(grid, end_idx)
+        level, n_valid = window_levels(grid, np.arange(len(grid.store_ids)),
+                                       np.full(len(grid.store_ids), end_idx), w, own_levels,
+                                       int(cfg["min_valid_days"]))
+        windows = window_tensor(grid, np.arange(len(grid.store_ids)),
+                                np.full(len(grid.store_ids), end_idx), w, level, self.target_scale)
+        _, encoder = self.keras_model()
+        ctx = np.asarray(encoder.predict({"window": windows,
+                                          "store": emb_idx[:, None].astype(np.int32)},
+                                         batch_size=2048, verbose=0), dtype=np.float64)
+        self.context = context
+        self._store_ids = grid.store_ids
+        self._level = level.astype(np.float64)
+        self._ctx = ctx
+        self.history_end_day = grid.start_day + end_idx
+        self.stores = frozenset(int(s) for s in grid.store_ids)
+        end_date = grid.date_of(end_idx)
+        self.metadata = {
+            **self.metadata,
+            "name": self.name,
+            "trained_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "train_start": self.training["train_start"],
+            "train_end": str(end_date.date()),
+            "weights_fit_end": self.training["fit_end"],
+            "history_end": str(end_date.date()),
+            "horizon_days": self.horizon_days,
+            "valid_dates": [str((end_date + pd.Timedelta(days=1)).date()),
+                            str((end_date + pd.Timedelta(days=self.horizon_days)).date())],
+            "interval_level": self.interval.level,
+            "interval_method": ("split-conformal on log residuals of held-out windows, per-store "
+                                f"scale, per {self.interval.band_days}-day lead-time band"),
+            "feature_names": [*(f"window:{f}" for f in WINDOW_FEATURES),
+                              *(f"target:{f}" for f in TARGET_FEATURES), "store_embedding"],
+            "n_stores": len(grid.store_ids),
+            "stores_with_short_window": int(np.sum(n_valid < int(cfg["min_valid_days"]))),
+            "config": {k: v for k, v in cfg.items()},
+            "training": {k: v for k, v in self.training.items() if k != "history"},
+        }
+        self.metadata.setdefault("metrics", {})
+        logger.info("LSTM history set to %s..%s for %d stores (%d with a short window, store "
+                    "level used) in %.1fs; valid dates %s..%s", grid.date_of(0).date(),
+                    end_date.date(), len(grid.store_ids), self.metadata["stores_with_short_window"],
+                    time.perf_counter() - t0, *self.metadata["valid_dates"])
+        return self
+
+    # -- prediction ------------------------------------------------------------------------------
+    def _lead_and_positions(self, rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        missing = [c for c in ("Store", "Date", "Promo", "StateHoliday", "SchoolHoliday")
+                   if c not in rows.columns]
+        if missing:
+            raise ValueError(f"rows lack columns {missing}")
+        stores = rows["Store"].to_numpy()
+        if stores.dtype.kind not in "iu":
+            try:
+                stores = pd.to_numeric(rows["Store"], errors="raise").to_numpy()
+                if np.isnan(stores.astype(np.float64)).any():
+                    raise ValueError("missing value")
+            except (ValueError, TypeError) as exc:
+                raise ValueError(f"column 'Store': not an integer ({exc})") from exc
+        stores = stores.astype(np.int64)
+        pos = np.searchsorted(self._store_ids, stores)
+        pos_c = np.clip(pos, 0, max(len(self._store_ids) - 1, 0))
+        unknown = self._store_ids[pos_c] != stores
+        if unknown.any():
+            i = int(np.flatnonzero(unknown)[0])
+            raise ValueError(f"row {i}: Store {stores[i]} is unknown to the LSTM model")
+        dates = rows["Date"].to_numpy()
+        if dates.dtype.kind != "M":
+            try:
+                dates = pd.to_datetime(rows["Date"]).to_numpy()
+            except (ValueError, TypeError) as exc:
+                raise ValueError(f"column 'Date': cannot parse ({exc})") from exc
+        if np.isnat(dates).any():
+            i = int(np.flatnonzero(np.isnat(dates))[0])
+            raise ValueError(f"row {i}: Date is missing")
+        days = dates.astype("datetime64[D]").astype(np.int64)
+        lead = days - self.history_end_day
+        bad = (lead < 1) | (lead > self.horizon_days)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            lo, hi = self.metadata["valid_dates"]
+            why = ("is not after the end of the model's history" if lead[i] < 1 else
+                   f"is more than {self.horizon_days} days after the end of the model's history")
+            raise ValueError(f"row {i}: Date {np.datetime64(int(days[i]), 'D')} {why} "
+                             f"({self.metadata['history_end']}); the LSTM forecasts {lo}..{hi}")
+        return stores, pos, lead
+
+    def predict_log(self, rows: pd.DataFrame, pos: np.ndarray, lead: np.ndarray) -> np.ndarray:
+        """Predicted log1p(Sales) for open `rows` (store positions and lead times given)."""
+        feats = build_features(rows, self.context)
+        scale, mn = self.covariate_scale
+        x = np.hstack([covariate_matrix(feats.to_numpy()) * scale + mn,
+                       scaled_lead(lead, self.horizon_days)[:, None]])
+        (k0, b0), *rest = self._head
+        h = np.maximum(self._ctx[pos] + x @ k0 + b0, 0.0)
+        for j, (k, b) in enumerate(rest):
+            h = h @ k + b
+            if j < len(rest) - 1:
+                h = np.maximum(h, 0.0)
+        ts, tm = self.target_scale
+        return self._level[pos] + (h[:, 0] - tm[0]) / ts[0]
+
+    def predict(self, rows: pd.DataFrame) -> pd.DataFrame:
+        """Sales with a prediction interval for Kaggle test.csv-format rows (see Forecaster)."""
+        stores, pos, lead = self._lead_and_positions(rows)
+        if "Open" in rows.columns:
+            op = rows["Open"].to_numpy()
+            if op.dtype.kind not in "iub":
+                op = pd.to_numeric(rows["Open"], errors="coerce").fillna(1).to_numpy()
+            open_ = op != 0
+        else:
+            open_ = np.ones(len(rows), bool)
+        out = np.zeros((len(rows), 3), dtype=np.float64)
+        if open_.any():
+            sub = rows if open_.all() else rows.loc[open_]
+            pred_log = self.predict_log(sub, pos[open_], lead[open_])
+            lo, hi = self.interval.bounds(stores[open_], pred_log, lead[open_])
+            sales = np.expm1(pred_log)
+            # the band always contains the point forecast (a biased calibration could shift it)
+            out[open_] = np.column_stack([sales, np.minimum(lo, sales), np.maximum(hi, sales)])
+        return pd.DataFrame(out, index=rows.index, columns=list(PREDICTION_COLUMNS))
+
+
+# --------------------------------------------------------------------------------------------
+# Evaluation helpers used by the pipeline
+# --------------------------------------------------------------------------------------------
+def validation_report(forecaster: LSTMForecaster, rows: pd.DataFrame) -> tuple[dict[str, Any], pd.DataFrame]:
+    """Metrics (RMSPE/RMSE/MAE on Sales > 0, interval coverage overall and by lead-time band) of
+    `forecaster.predict` on validation `rows` (sales_clean format), and the predictions."""
+    pred = forecaster.predict(rows)
+    y = rows["Sales"].to_numpy(np.float64)
+    metrics = evaluate(y, pred["Sales"].to_numpy())
+    lo, hi = pred["lower"].to_numpy(), pred["upper"].to_numpy()
+    lead = cal.to_day_numbers(rows["Date"]) - forecaster.history_end_day
+    by_week = {}
+    for wk in range(int(np.ceil(lead.max() / 7))):
+        m = (lead > 7 * wk) & (lead <= 7 * (wk + 1))
+        if m.any():
+            by_week[f"week_{wk + 1}"] = {"rmspe": evaluate(y[m], pred["Sales"].to_numpy()[m])["rmspe"],
+                                         "coverage": coverage(y[m], lo[m], hi[m])}
+    report = {"model": "lstm", **metrics, "interval_level": forecaster.interval.level,
+              "coverage": coverage(y, lo, hi),
+              "mean_relative_width": float(np.mean(((hi - lo) / np.maximum(y, 1.0))[y > 0])),
+              "by_lead_week": by_week,
+              "validation_start": str(pd.to_datetime(rows["Date"]).min().date()),
+              "validation_end": str(pd.to_datetime(rows["Date"]).max().date())}
+    out = rows[["Store", "Date", "Open", "Sales"]].rename(columns={"Sales": "actual"}).copy()
+    out[["Sales", "lower", "upper"]] = pred[["Sales", "lower", "upper"]].to_numpy()
+    out["lead_days"] = lead
+    return report, out.reset_index(drop=True)

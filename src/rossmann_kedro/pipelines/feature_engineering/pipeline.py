@@ -1,0 +1,24 @@
+"""Wiring of the feature_engineering pipeline."""
+
+from kedro.pipeline import Pipeline, node
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    from . import nodes
+
+    inputs = ["sales_with_store", "stores_clean", "test_clean", "params:feature_engineering"]
+    return Pipeline(
+        [
+            node(nodes.fit_validation_context, inputs, "feature_context_validation",
+                 name="fit_validation_context"),
+            node(nodes.fit_full_context, inputs, "feature_context", name="fit_full_context"),
+            node(nodes.build_model_input,
+                 ["sales_with_store", "feature_context_validation", "params:feature_engineering"],
+                 "model_input_validation", name="build_model_input_validation"),
+            node(nodes.build_model_input,
+                 ["sales_with_store", "feature_context", "params:feature_engineering"],
+                 "model_input_full", name="build_model_input_full"),
+            node(nodes.build_test_features, ["test_clean", "feature_context"], "test_features",
+                 name="build_test_features"),
+        ]
+    )

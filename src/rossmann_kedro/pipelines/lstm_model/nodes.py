@@ -1,0 +1,140 @@
+"""Nodes of the lstm_model pipeline: stationarity analysis, training with a time-based
+validation window, evaluation with the shared metrics, the served forecaster and batch scoring.
+
+The heavy lifting lives in `rossmann_kedro.timeseries` (grid, windows, tests) and
+`rossmann_kedro.models.lstm` (network, `LSTMForecaster`); nodes only slice data and log.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from rossmann_kedro import timeseries as ts
+from rossmann_kedro.models.lstm import LSTMForecaster, train_network, validation_report
+
+logger = logging.getLogger(__name__)
+
+SALES_COLUMNS = ("Store", "DayOfWeek", "Date", "Sales", "Customers", "Open", "Promo",
+                 "StateHoliday", "SchoolHoliday", "SalesOutlier")
+
+
+def validation_start(sales: pd.DataFrame, validation_weeks: int) -> pd.Timestamp:
+    """First day of the validation window: the last date minus `validation_weeks` weeks
+    (2015-05-08 for the real train ending 2015-06-19, as the project's data README states)."""
+    return pd.Timestamp(sales["Date"].max()) - pd.Timedelta(weeks=validation_weeks)
+
+
+def select_stores(sales_with_store: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
+    """The sales columns of all stores, or of a seeded sample of `max_stores` (for quick runs)."""
+    cols = [c for c in SALES_COLUMNS if c in sales_with_store.columns]
+    sales = sales_with_store[cols]
+    max_stores = params.get("max_stores")
+    stores = np.unique(sales["Store"].to_numpy())
+    if max_stores and len(stores) > int(max_stores):
+        rng = np.random.default_rng(int(params.get("seed", 0)))
+        keep = np.sort(rng.choice(stores, size=int(max_stores), replace=False))
+        sales = sales.loc[sales["Store"].isin(keep)]
+        logger.info("LSTM uses a sample of %d of %d stores (max_stores)", len(keep), len(stores))
+    logger.info("LSTM input: %d rows, %d stores, %s..%s", len(sales), sales["Store"].nunique(),
+                sales["Date"].min().date(), sales["Date"].max().date())
+    return sales.reset_index(drop=True)
+
+
+def stationarity_report(sales: pd.DataFrame, params: dict[str, Any]):
+    """ADF/KPSS table for the chain aggregate and a seeded sample of stores, on the log level and
+    its candidate transforms; ACF/PACF of the aggregate (table + Kedro-Viz plot).
+
+    Only data before the validation window is analysed (it informs modelling choices)."""
+    t0 = time.perf_counter()
+    p = params["stationarity"]
+    hist = sales.loc[sales["Date"] < validation_start(sales, params["validation_weeks"])]
+    grid = ts.build_grid(hist)
+    rng = np.random.default_rng(int(p.get("seed", 0)))
+    n = min(int(p["max_stores"]), len(grid.store_ids))
+    sample = np.sort(rng.choice(grid.store_ids, size=n, replace=False))
+    agg = ts.aggregate_series(hist)
+    series = {"aggregate": agg, **{f"store_{s}": ts.store_series(grid, int(s)) for s in sample}}
+    table = ts.stationarity_table(series, level_window=int(params["window_days"]),
+                                  alpha=float(p["alpha"]), maxlag=int(p.get("adf_maxlag", 14)))
+    summary = (table.groupby("transform")["verdict"].value_counts().unstack(fill_value=0)
+               if len(table) else pd.DataFrame())
+    logger.info("Stationarity verdicts (aggregate + %d stores) by transform:\n%s", n, summary)
+    acf_input = {name: s.dropna() for name, s in ts.transforms(agg, int(params["window_days"])).items()
+                 if name in ("log", "seasonal_diff7", "minus_level")}
+    acf = ts.acf_pacf_table({f"aggregate {k}": v for k, v in acf_input.items()}, int(p["nlags"]))
+    fig = ts.acf_pacf_figure(acf, "Chain-level daily log sales: ACF / PACF before and after "
+                                  "weekly differencing and level removal")
+    logger.info("Stationarity report: %d tests, ACF/PACF to lag %d, in %.1fs", len(table),
+                int(p["nlags"]), time.perf_counter() - t0)
+    return table, acf, fig
+
+
+def train_lstm(sales: pd.DataFrame, stores_clean: pd.DataFrame, test_clean: pd.DataFrame,
+               params: dict[str, Any]) -> tuple[LSTMForecaster, pd.DataFrame]:
+    """Fit the network on the history before the validation window (early stopping on its last
+    weeks); returns the model (history ending the day before the window) and the epoch log."""
+    start = validation_start(sales, params["validation_weeks"])
+    cutoff = start - pd.Timedelta(days=1)
+    t0 = time.perf_counter()
+    model = train_network(sales, stores_clean, test_clean, cutoff, params)
+    history = pd.DataFrame(model.training["history"])
+    logger.info("LSTM validation-phase model trained on history to %s in %.1fs", cutoff.date(),
+                time.perf_counter() - t0)
+    return model, history
+
+
+def evaluate_lstm(model: LSTMForecaster, sales: pd.DataFrame,
+                  params: dict[str, Any]) -> tuple[dict[str, Any], pd.DataFrame]:
+    """Validation metrics (shared RMSPE/RMSE/MAE on Sales > 0) and interval coverage of
+    `model.predict` on the validation window, plus the predictions."""
+    start = validation_start(sales, params["validation_weeks"])
+    rows = sales.loc[sales["Date"] >= start]
+    report, predictions = validation_report(model, rows)
+    report["training"] = {k: v for k, v in model.training.items() if k != "history"}
+    logger.info("LSTM validation %s..%s: RMSPE %.4f  RMSE %.1f  MAE %.1f  (%d days with "
+                "Sales > 0); %.0f%% interval coverage %.3f", report["validation_start"],
+                report["validation_end"], report["rmspe"], report["rmse"], report["mae"],
+                report["n"], 100 * report["interval_level"], report["coverage"])
+    return report, predictions
+
+
+def build_forecaster(model: LSTMForecaster, sales: pd.DataFrame, stores_clean: pd.DataFrame,
+                     test_clean: pd.DataFrame, metrics: dict[str, Any]) -> LSTMForecaster:
+    """The served model: same weights, history extended to the last input date (so the real
+    test dates are 43..90 days ahead) and the feature context refitted on all history."""
+    model = copy.copy(model)  # the validation-phase model stays as it was
+    model.set_history(sales, stores_clean, calendar_rows=test_clean)
+    model.metadata["metrics"] = {k: metrics[k] for k in ("rmspe", "rmse", "mae")}
+    model.metadata["coverage"] = metrics["coverage"]
+    model.metadata["validation_window"] = {"start": metrics["validation_start"],
+                                           "end": metrics["validation_end"]}
+    logger.info("LSTM forecaster ready: %d stores, history to %s, valid request dates %s..%s",
+                len(model.stores), model.metadata["history_end"], *model.metadata["valid_dates"])
+    return model
+
+
+def predict_test(lstm_forecaster: LSTMForecaster,
+                 test_clean: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Kaggle submission (Id, Sales) and predictions with intervals for test.csv, through
+    `LSTMForecaster.predict` -- the very call the gRPC server makes. Test rows of stores the
+    model does not know are left out (logged)."""
+    t0 = time.perf_counter()
+    known = test_clean["Store"].isin(lstm_forecaster.stores)
+    if not known.all():
+        logger.warning("LSTM: %d test rows of %d stores without history are not scored",
+                       int((~known).sum()), test_clean.loc[~known, "Store"].nunique())
+    rows = test_clean.loc[known]
+    pred = lstm_forecaster.predict(rows)
+    predictions = pd.concat([rows[["Id", "Store", "Date", "Open"]].reset_index(drop=True),
+                             pred.reset_index(drop=True)], axis=1)
+    submission = predictions[["Id", "Sales"]].sort_values("Id").reset_index(drop=True)
+    logger.info("LSTM scored %d test rows (%d open) in %.2fs; mean open-day Sales %.0f",
+                len(predictions), int((predictions["Open"] == 1).sum()),
+                time.perf_counter() - t0, predictions.loc[predictions["Open"] == 1, "Sales"].mean())
+    return submission, predictions

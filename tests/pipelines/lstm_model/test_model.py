@@ -1,0 +1,91 @@
+"""The LSTM forecaster: learns a planted weekly pattern, honours the Forecaster contract,
+pickles without Keras and predicts the same numbers row by row as in a batch."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from rossmann_kedro.forecaster import PREDICTION_COLUMNS, REQUEST_COLUMNS, Forecaster
+from rossmann_kedro.models.lstm import validation_report
+from rossmann_kedro.models.metrics import rmspe
+
+pytestmark = pytest.mark.slow
+
+
+def test_tiny_lstm_beats_a_constant_on_a_planted_weekly_pattern(planted, tiny_forecaster) -> None:
+    sales, _, _ = planted
+    model, cutoff = tiny_forecaster
+    val = sales.loc[sales["Date"] > cutoff]
+    train = sales.loc[sales["Date"] <= cutoff]
+    report, _ = validation_report(model, val)
+    # constant per store: its mean training sales (a stronger baseline than one global constant)
+    const = val["Store"].map(train.groupby("Store")["Sales"].mean())
+    const_rmspe = rmspe(val["Sales"], const)
+    assert const_rmspe > 0.2                       # the planted pattern is big ...
+    assert report["rmspe"] < 0.5 * const_rmspe     # ... and the LSTM learned it
+    assert report["rmspe"] < 0.12
+    assert model.training["epochs_trained"] >= 2
+
+
+def test_forecaster_contract(planted, tiny_forecaster) -> None:
+    _, _, test = planted
+    model, cutoff = tiny_forecaster
+    assert isinstance(model, Forecaster)
+    assert model.stores == frozenset({1, 2, 3, 4})
+    for key in ("name", "trained_at", "train_start", "train_end", "metrics", "interval_level",
+                "feature_names", "horizon_days", "valid_dates"):
+        assert key in model.metadata
+    assert model.metadata["train_end"] == str(cutoff.date())
+    rows = test[list(REQUEST_COLUMNS)].assign(Date=test["Date"] - pd.Timedelta(days=28))
+    assert rows["Date"].min() == cutoff + pd.Timedelta(days=1)       # 1..28 days after history
+    rows.iloc[3, rows.columns.get_loc("Open")] = 0
+    pred = model.predict(rows)
+    assert list(pred.columns) == list(PREDICTION_COLUMNS) and pred.index.equals(rows.index)
+    assert (pred.iloc[3] == 0).all()                                  # closed: 0 with 0..0
+    other = pred.drop(index=pred.index[3])
+    assert (other["Sales"] > 0).all()
+    assert (other["lower"] <= other["Sales"]).all() and (other["Sales"] <= other["upper"]).all()
+    assert (other["lower"] < other["upper"]).all()
+
+
+@pytest.mark.parametrize("days_after,match", [(0, "not after the end"), (-30, "not after the end"),
+                                              (36, "more than 35 days")])
+def test_dates_outside_the_horizon_are_rejected(tiny_forecaster, days_after, match) -> None:
+    model, cutoff = tiny_forecaster
+    row = pd.DataFrame({"Store": [2], "DayOfWeek": [1], "Date": [cutoff + pd.Timedelta(days=days_after)],
+                        "Open": [1], "Promo": [0], "StateHoliday": ["0"], "SchoolHoliday": [0]})
+    with pytest.raises(ValueError, match=match):
+        model.predict(row)
+    ok = row.assign(Date=cutoff + pd.Timedelta(days=35))
+    assert model.predict(ok)["Sales"].iloc[0] > 0                     # the last valid day
+
+
+def test_unknown_store_and_missing_column_are_rejected(tiny_forecaster) -> None:
+    model, cutoff = tiny_forecaster
+    row = pd.DataFrame({"Store": [99], "Date": [cutoff + pd.Timedelta(days=1)], "Open": [1],
+                        "Promo": [0], "StateHoliday": ["0"], "SchoolHoliday": [0]})
+    with pytest.raises(ValueError, match="Store 99 is unknown"):
+        model.predict(row)
+    with pytest.raises(ValueError, match="lack columns"):
+        model.predict(row.drop(columns="Promo").assign(Store=1))
+
+
+def test_pickle_round_trip_and_row_by_row_parity(planted, tiny_forecaster) -> None:
+    sales, stores, test = planted
+    model, cutoff = tiny_forecaster
+    served = pickle.loads(pickle.dumps(model))
+    assert served._model is None                                       # no Keras object pickled
+    rows = test.assign(Date=test["Date"] - pd.Timedelta(days=28))[list(REQUEST_COLUMNS)]
+    batch = model.predict(rows)
+    np.testing.assert_array_equal(served.predict(rows).to_numpy(), batch.to_numpy())
+    one_by_one = pd.concat([served.predict(rows.iloc[[i]]) for i in range(0, len(rows), 7)])
+    np.testing.assert_allclose(one_by_one.to_numpy(), batch.iloc[::7].to_numpy(), rtol=1e-12)
+    # the Keras model rebuilt from config + weights encodes the history exactly as the original
+    rebuilt = pickle.loads(pickle.dumps(model))
+    rebuilt.set_history(sales, stores, test, end=cutoff)
+    np.testing.assert_allclose(rebuilt._ctx, model._ctx, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(rebuilt.predict(rows).to_numpy(), batch.to_numpy(), rtol=1e-5)

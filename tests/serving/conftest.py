@@ -1,0 +1,123 @@
+"""Serving fixtures: a tmp Kedro workspace whose catalog holds a versioned fake forecaster, and
+helpers to write model versions through that catalog."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from rossmann_kedro.workspace import make_workspace
+
+FAKE_DATASET = "serving_test_forecaster"
+FAKE_CATALOG = f"""
+{FAKE_DATASET}:
+  type: pickle.PickleDataset
+  filepath: data/06_models/{FAKE_DATASET}.pkl
+  versioned: true
+"""
+
+
+def version_ts(i: int) -> str:
+    """Kedro-format version timestamps that sort in order of `i`."""
+    return f"2025-01-01T00.00.{i:02d}.000Z"
+
+
+def save_version(catalog: Any, dataset: str, obj: Any, version: str) -> Path:
+    """Write `obj` as `version` of `dataset` through the catalog (as a pipeline run would)."""
+    from kedro.io import Version
+
+    ds = catalog.get(dataset, version=Version(None, version))
+    ds.save(obj)
+    return Path(str(ds._get_versioned_path(version)))  # noqa: SLF001 - tests corrupt the file
+
+
+@pytest.fixture()
+def fake_workspace(tmp_path: Path) -> Path:
+    """A workspace whose `tree` model is `serving_test_forecaster` (no real training)."""
+    ws = make_workspace(tmp_path / "ws")
+    (ws / "conf" / "base" / "catalog_serving_test.yml").write_text(FAKE_CATALOG)
+    (ws / "conf" / "local" / "parameters_serving_test.yml").write_text(
+        "serving:\n  models:\n    tree: serving_test_forecaster\n    prophet: no_such_dataset\n"
+        "  max_batch_rows: 1000\n  reload_poll_seconds: 0.2\n"
+    )
+    return ws
+
+
+@pytest.fixture()
+def fake_catalog(fake_workspace: Path) -> tuple[Any, dict]:
+    from grpc_server.registry import load_project_catalog
+
+    return load_project_catalog(fake_workspace)
+
+
+@dataclass
+class ServedModel:
+    """What the end-to-end tests serve: a workspace whose catalog holds the `tree` model."""
+
+    workspace: Path
+    dataset: str
+    rows: pd.DataFrame  # Kaggle test.csv-format rows the model can forecast (with Id)
+    stores: frozenset[int]
+    batch_predictions: pd.DataFrame | None  # Id, Sales, lower, upper of the batch pipeline
+
+    def catalog(self) -> Any:
+        from grpc_server.registry import load_project_catalog
+
+        return load_project_catalog(self.workspace)[0]
+
+
+def _fake_served_model(root: Path) -> ServedModel:
+    from grpc_server.registry import load_project_catalog
+    from rossmann_kedro.synthetic import generate
+    from tests.serving.fake_forecaster import FakeForecaster
+
+    ws = make_workspace(root / "ws")
+    (ws / "conf" / "base" / "catalog_serving_test.yml").write_text(FAKE_CATALOG)
+    (ws / "conf" / "local" / "parameters_serving_test.yml").write_text(
+        f"serving:\n  models:\n    tree: {FAKE_DATASET}\n")
+    tables = generate(n_stores=12, seed=7)
+    stores = frozenset(int(s) for s in tables["store"]["Store"])
+    catalog, _ = load_project_catalog(ws)
+    save_version(catalog, FAKE_DATASET, FakeForecaster(stores=sorted(stores)), version_ts(0))
+    return ServedModel(ws, FAKE_DATASET, tables["test"], stores, None)
+
+
+# Shrinks the tree_model pipeline to seconds; the model is still the real TreeForecaster.
+SMALL_TREE_PARAMS = {
+    "tree_model": {
+        "refit_on_full_data": False,
+        "models": {"xgboost": {"n_estimators": 25}, "random_forest": {"n_estimators": 4}},
+        "loss_comparison": {"enabled": False},
+        "permutation_importance": {"n_rows": 300, "n_repeats": 1},
+    }
+}
+
+
+def _tree_served_model(root: Path) -> ServedModel:
+    """Train the real tree model through the project's pipelines on small synthetic data."""
+    from rossmann_kedro.workspace import run_pipeline
+
+    ws = make_workspace(root / "ws")
+    catalog_yml = ws / "conf" / "base" / "catalog.yml"  # the tmp copy: fewer synthetic stores
+    text = catalog_yml.read_text()
+    assert "n_stores: 60" in text, "synthetic size moved: update this fixture"
+    catalog_yml.write_text(text.replace("n_stores: 60", "n_stores: 20"))
+    run_pipeline(ws, "data_processing")
+    run_pipeline(ws, "feature_engineering")
+    run_pipeline(ws, "tree_model", params=SMALL_TREE_PARAMS)
+    raw = pd.read_csv(ws / "data" / "01_raw" / "synthetic" / "test.csv",
+                      dtype={"StateHoliday": str})
+    batch = pd.read_parquet(ws / "data" / "07_model_output" / "tree_test_predictions.parquet")
+    stores = pd.read_parquet(ws / "data" / "02_intermediate" / "stores_clean.parquet")["Store"]
+    return ServedModel(ws, "tree_forecaster", raw, frozenset(int(s) for s in stores),
+                       batch[["Id", "Sales", "lower", "upper"]])
+
+
+@pytest.fixture(scope="session")
+def served_model(tmp_path_factory) -> ServedModel:
+    """The real tree model, trained once per test session (about 15 s)."""
+    return _tree_served_model(tmp_path_factory.mktemp("served"))

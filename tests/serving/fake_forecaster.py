@@ -1,0 +1,67 @@
+"""Tiny Forecasters for serving tests: fast, deterministic, picklable by module path (so server
+subprocesses can load them), plus deliberately broken ones for the reload tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+
+class FakeForecaster:
+    """Sales = scale * (100 * Store + DayOfWeek) * (1 + Promo) on open days, a +-10% interval."""
+
+    def __init__(self, stores: range | list[int] = range(1, 13), scale: float = 1.0,
+                 name: str = "tree") -> None:
+        self.name = name
+        self.stores = frozenset(int(s) for s in stores)
+        self.scale = scale
+        self.metadata: dict[str, Any] = {
+            "name": name, "trained_at": "2025-01-01T00:00:00+00:00",
+            "train_start": "2013-01-01", "train_end": "2015-07-31",
+            "metrics": {"rmspe": 0.1, "rmse": 500.0, "mae": 300.0},
+            "interval_level": 0.8, "feature_names": ["Store", "DayOfWeek", "Promo"],
+            "scale": scale,
+        }
+
+    def predict(self, rows: pd.DataFrame) -> pd.DataFrame:
+        base = (100.0 * rows["Store"].to_numpy() + rows["DayOfWeek"].to_numpy())
+        sales = self.scale * base * (1 + rows["Promo"].to_numpy()) * rows["Open"].to_numpy()
+        return pd.DataFrame(
+            {"Sales": sales, "lower": 0.9 * sales, "upper": 1.1 * sales}, index=rows.index
+        )
+
+
+class NaNForecaster(FakeForecaster):
+    """Loads fine, predicts garbage: validation must refuse it."""
+
+    def predict(self, rows: pd.DataFrame) -> pd.DataFrame:
+        out = super().predict(rows)
+        out["Sales"] = np.nan
+        return out
+
+
+class SlowForecaster(FakeForecaster):
+    """Takes `delay` seconds per call: for drain / in-flight tests."""
+
+    def __init__(self, *args: Any, delay: float = 0.5, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.delay = delay
+
+    def predict(self, rows: pd.DataFrame) -> pd.DataFrame:
+        import time
+
+        time.sleep(self.delay)
+        return super().predict(rows)
+
+
+class BuggyForecaster(FakeForecaster):
+    """Fails on some stores: 5 -> a bug (RuntimeError), 6 -> its own input check (ValueError)."""
+
+    def predict(self, rows: pd.DataFrame) -> pd.DataFrame:
+        if (rows["Store"] == 5).any():
+            raise RuntimeError("boom")
+        if (rows["Store"] == 6).any():
+            raise ValueError("row 0: Date 2031-01-01 outside 2012-01-01..2018-06-01")
+        return super().predict(rows)

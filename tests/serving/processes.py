@@ -1,0 +1,90 @@
+"""Start and stop real server / gateway processes for end-to-end tests and benchmarks:
+loopback only, free ports, each in its own process group, logs to a file."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import grpc
+import httpx
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _spawn(args: list[str], log: Path) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), DO_NOT_TRACK="1",
+               KEDRO_DISABLE_TELEMETRY="true", PYTHONUNBUFFERED="1")
+    with open(log, "ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "grpc_server", *args], cwd=REPO_ROOT, env=env,
+            stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+
+
+def start_server(project: Path, log: Path, *extra: str) -> tuple[subprocess.Popen, int]:
+    port = free_port()
+    proc = _spawn(["serve", "--port", str(port), "--project-path", str(project), *extra], log)
+    return proc, port
+
+
+def start_gateway(grpc_port: int, log: Path, *extra: str) -> tuple[subprocess.Popen, int]:
+    port = free_port()
+    proc = _spawn(["gateway", "--port", str(port), "--grpc-target", f"127.0.0.1:{grpc_port}",
+                   *extra], log)
+    return proc, port
+
+
+def wait_serving(proc: subprocess.Popen, port: int, log: Path, timeout: float = 60) -> None:
+    """Block until grpc.health.v1 says SERVING (a model is loaded)."""
+    deadline = time.monotonic() + timeout
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
+        stub = health_pb2_grpc.HealthStub(ch)
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"server exited with {proc.returncode}:\n{log.read_text()}")
+            try:
+                status = stub.Check(health_pb2.HealthCheckRequest(), timeout=1).status
+                if status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            except grpc.RpcError:
+                pass
+            time.sleep(0.1)
+    raise TimeoutError(f"server not SERVING after {timeout}s:\n{log.read_text()}")
+
+
+def wait_http(proc: subprocess.Popen, port: int, log: Path, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"gateway exited with {proc.returncode}:\n{log.read_text()}")
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/openapi.json", timeout=1)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise TimeoutError(f"gateway not up after {timeout}s:\n{log.read_text()}")
+
+
+def stop(proc: subprocess.Popen, timeout: float = 15) -> int:
+    """SIGTERM the process group (graceful drain), SIGKILL if it does not exit in time."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)
+    return proc.returncode

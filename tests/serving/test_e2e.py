@@ -1,0 +1,420 @@
+"""End to end: real `python -m grpc_server serve` and `gateway` processes on 127.0.0.1 with free
+ports, serving the model from a tmp workspace (see `served_model` in conftest.py), checked
+over the wire: Predict, GetModelInfo, health, reflection, REST, status mapping, each bad input,
+hot reload under load, corrupt versions, parity with the batch pipeline, graceful drain."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import grpc
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
+    ProtoReflectionDescriptorDatabase,
+)
+
+from grpc_server.client import ForecastClient
+from grpc_server.gateway import create_app
+from rossmann.v1 import forecast_pb2 as pb
+from rossmann.v1 import forecast_pb2_grpc as pbg
+from tests.serving import processes as procs
+from tests.serving.conftest import FAKE_DATASET, save_version, version_ts
+from tests.serving.fake_forecaster import SlowForecaster
+
+pytestmark = pytest.mark.slow
+MAX_ROWS = 5000
+
+
+@pytest.fixture(scope="module")
+def stack(served_model, tmp_path_factory):
+    """A server and a gateway process on the served workspace, for the whole module."""
+    logs = tmp_path_factory.mktemp("logs")
+    server, gport = procs.start_server(
+        served_model.workspace, logs / "server.log", "--poll-seconds", "0.2",
+        "--max-batch-rows", str(MAX_ROWS))
+    gateway = None
+    try:
+        procs.wait_serving(server, gport, logs / "server.log")
+        gateway, hport = procs.start_gateway(gport, logs / "gateway.log")
+        procs.wait_http(gateway, hport, logs / "gateway.log")
+        yield {"grpc": f"127.0.0.1:{gport}", "http": f"http://127.0.0.1:{hport}",
+               "server": server, "logs": logs}
+    finally:
+        gateway_rc = procs.stop(gateway) if gateway is not None else 0
+        server_rc = procs.stop(server)
+    # uvicorn drains, then re-raises the signal: exit status -SIGTERM is its clean exit
+    assert gateway_rc in (0, -signal.SIGTERM)
+    assert "Finished server process" in (logs / "gateway.log").read_text()
+    assert server_rc == 0, (logs / "server.log").read_text()
+
+
+@pytest.fixture(scope="module")
+def stub(stack):
+    with grpc.insecure_channel(stack["grpc"]) as channel:
+        yield pbg.ForecastServiceStub(channel)
+
+
+def good_row(served_model, **kw) -> pb.StoreDay:
+    r = served_model.rows.iloc[0]
+    fields = dict(store=int(r.Store), date=str(r.Date)[:10], promo=bool(r.Promo),
+                  state_holiday=str(r.StateHoliday), school_holiday=bool(r.SchoolHoliday),
+                  open=True)
+    fields.update(kw)
+    return pb.StoreDay(**fields)
+
+
+def test_health_and_reflection(stack) -> None:
+    with grpc.insecure_channel(stack["grpc"]) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        for service in ("", "rossmann.v1.ForecastService"):
+            resp = health.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
+            assert resp.status == health_pb2.HealthCheckResponse.SERVING
+        services = set(ProtoReflectionDescriptorDatabase(channel).get_services())
+    assert {"rossmann.v1.ForecastService", "grpc.health.v1.Health"} <= services
+
+
+def test_predict_and_model_info(stack, served_model) -> None:
+    rows = served_model.rows.head(200)
+    with ForecastClient(stack["grpc"]) as client:
+        preds = client.predict(rows)
+        info = client.info()
+    assert len(preds) == len(rows)
+    assert preds["Id"].tolist() == rows["Id"].tolist()  # request order, ids echoed
+    assert preds["Store"].tolist() == rows["Store"].tolist()
+    closed = (rows["Open"] == 0).to_numpy()
+    assert closed.any() and (preds.loc[closed, ["Sales", "lower", "upper"]] == 0).all().all()
+    open_ = ~closed
+    assert (preds.loc[open_, "Sales"] > 0).all()
+    assert (preds["lower"] <= preds["Sales"]).all() and (preds["Sales"] <= preds["upper"]).all()
+    (tree,) = [m for m in info if m["name"] == "tree"]
+    assert tree["status"] == "SERVING" and tree["version"] == preds.attrs["version"]
+    assert tree["version"] in tree["versions_on_disk"]
+    assert tree["train_start"] and tree["train_end"] and tree["trained_at"]
+    assert 0 < tree["interval_level"] < 1 and tree["feature_names"]
+    assert tree["metrics"]["rmspe"] > 0 and tree["n_stores"] == len(served_model.stores)
+
+
+def test_every_bad_input_is_refused_and_the_next_request_succeeds(stub, served_model) -> None:
+    unknown_store = max(served_model.stores) + 1000
+    cases = [
+        (pb.PredictRequest(rows=[good_row(served_model, store=unknown_store)]),
+         grpc.StatusCode.INVALID_ARGUMENT, f"rows[0].store: unknown store {unknown_store}"),
+        (pb.PredictRequest(rows=[good_row(served_model), good_row(served_model, date="2015-8-1")]),
+         grpc.StatusCode.INVALID_ARGUMENT, "rows[1].date: '2015-8-1' is not a date"),
+        (pb.PredictRequest(rows=[good_row(served_model, date="2015-02-30")]),
+         grpc.StatusCode.INVALID_ARGUMENT, "rows[0].date: '2015-02-30' is not a valid"),
+        (pb.PredictRequest(rows=[good_row(served_model, date="")]),
+         grpc.StatusCode.INVALID_ARGUMENT, "rows[0].date: missing"),
+        (pb.PredictRequest(rows=[good_row(served_model, store=0)]),
+         grpc.StatusCode.INVALID_ARGUMENT, "rows[0].store: missing"),
+        (pb.PredictRequest(rows=[good_row(served_model, state_holiday="z")]),
+         grpc.StatusCode.INVALID_ARGUMENT, "rows[0].state_holiday: 'z'"),
+        (pb.PredictRequest(rows=[good_row(served_model, state_holiday="")]),
+         grpc.StatusCode.INVALID_ARGUMENT, "rows[0].state_holiday: missing"),
+        (pb.PredictRequest(rows=[good_row(served_model, date="2015-08-01", day_of_week=1)]),
+         grpc.StatusCode.INVALID_ARGUMENT, "rows[0].day_of_week: 1 contradicts date 2015-08-01"),
+        (pb.PredictRequest(rows=[]), grpc.StatusCode.INVALID_ARGUMENT, "rows: empty"),
+        (pb.PredictRequest(rows=[good_row(served_model)] * (MAX_ROWS + 1)),
+         grpc.StatusCode.RESOURCE_EXHAUSTED, f"limit of {MAX_ROWS} rows"),
+        (pb.PredictRequest(model="prophet", rows=[good_row(served_model)]),
+         grpc.StatusCode.NOT_FOUND, "unknown model 'prophet'"),
+        (pb.PredictRequest(version="1999-01-01T00.00.00.000Z", rows=[good_row(served_model)]),
+         grpc.StatusCode.NOT_FOUND, "no version '1999-01-01T00.00.00.000Z'"),
+        (pb.PredictRequest(version="../../etc", rows=[good_row(served_model)]),
+         grpc.StatusCode.NOT_FOUND, "no version"),
+    ]
+    good = pb.PredictRequest(rows=[good_row(served_model)])
+    for request, code, message in cases:
+        with pytest.raises(grpc.RpcError) as err:
+            stub.Predict(request, timeout=10)
+        assert err.value.code() == code, (message, err.value.details())
+        assert message in err.value.details()
+        assert stub.Predict(good, timeout=10).predictions[0].sales > 0
+
+
+def test_garbage_bytes_do_not_hurt_the_server(stack, served_model) -> None:
+    with grpc.insecure_channel(stack["grpc"]) as channel:
+        call = channel.unary_unary("/rossmann.v1.ForecastService/Predict",
+                                   request_serializer=None, response_deserializer=None)
+        with pytest.raises(grpc.RpcError) as err:
+            call(b"\xff\xfe not a protobuf \x00\x01", timeout=5)
+        assert err.value.code() in (grpc.StatusCode.INTERNAL, grpc.StatusCode.INVALID_ARGUMENT)
+        stub = pbg.ForecastServiceStub(channel)
+        assert stub.Predict(pb.PredictRequest(rows=[good_row(served_model)]), timeout=5)
+
+
+def rest_instances(rows: pd.DataFrame) -> list[dict]:
+    out = []
+    for r in rows.itertuples(index=False):
+        item = {"Store": int(r.Store), "Date": str(r.Date)[:10], "DayOfWeek": int(r.DayOfWeek),
+                "Promo": int(r.Promo), "StateHoliday": str(r.StateHoliday),
+                "SchoolHoliday": int(r.SchoolHoliday), "Id": int(r.Id)}
+        if r.Open == r.Open:  # NaN = missing = open
+            item["Open"] = int(r.Open)
+        out.append(item)
+    return out
+
+
+def test_rest_endpoints(stack, served_model) -> None:
+    rows = served_model.rows.head(50)
+    with httpx.Client(base_url=stack["http"], timeout=30) as http:
+        resp = http.post("/predict", json={"model": "tree", "instances": rest_instances(rows)})
+        assert resp.status_code == 200, resp.text
+        body = resp.json()
+        with ForecastClient(stack["grpc"]) as client:
+            direct = client.predict(rows)
+        assert body["model"] == "tree" and body["version"] == direct.attrs["version"]
+        got = pd.DataFrame(body["predictions"])
+        assert list(got.columns) == ["Id", "Store", "Date", "Sales", "lower", "upper"]
+        assert got["Id"].tolist() == rows["Id"].tolist()
+        np.testing.assert_array_equal(got["Sales"], direct["Sales"])  # same numbers as gRPC
+
+        minimal = {k: v for k, v in rest_instances(rows.head(1))[0].items()
+                   if k not in ("DayOfWeek", "Open", "Id")}
+        resp = http.post("/predict", json={"instances": [minimal]})  # model defaults to tree
+        assert resp.status_code == 200 and resp.json()["predictions"][0]["Id"] is None
+        nulls = {**minimal, "DayOfWeek": None, "Open": None, "Id": None}
+        assert http.post("/predict", json={"instances": [nulls]}).json() == resp.json()
+
+        info = http.get("/model")
+        assert info.status_code == 200
+        (tree,) = [m for m in info.json()["models"] if m["name"] == "tree"]
+        assert tree["status"] == "SERVING" and tree["version"] == body["version"]
+        assert http.get("/model", params={"model": "tree"}).json()["models"][0]["name"] == "tree"
+        assert http.get("/healthz").json() == {"status": "SERVING"}
+        assert http.get("/docs").status_code == 200
+        paths = http.get("/openapi.json").json()["paths"]
+        assert {"/predict", "/model", "/healthz"} <= set(paths)
+
+
+def test_rest_status_mapping(stack, served_model) -> None:
+    good = rest_instances(served_model.rows.head(1))[0]
+    cases = [
+        ({"instances": [{**good, "Date": "2015-02-30"}]}, 400, 3, "rows[0].date"),
+        ({"instances": [{**good, "Store": max(served_model.stores) + 1000}]}, 400, 3,
+         "rows[0].store: unknown store"),
+        ({"instances": [{k: v for k, v in good.items() if k != "Promo"}]}, 400, 3,
+         "instances[0].Promo: Field required"),
+        ({"instances": [{**good, "Store": "abc"}]}, 400, 3, "instances[0].Store"),
+        ({"instances": [{**good, "Promo": 2}]}, 400, 3, "instances[0].Promo"),
+        ({"instances": [good, {**good, "Open": "maybe"}]}, 400, 3, "instances[1].Open"),
+        ({"instances": []}, 400, 3, "rows: empty"),
+        ({"model": "nope", "instances": [good]}, 404, 5, "unknown model 'nope'"),
+        ({"version": "2000-01-01T00.00.00.000Z", "instances": [good]}, 404, 5, "no version"),
+        ({"instances": [good] * (MAX_ROWS + 1)}, 429, 8, f"limit of {MAX_ROWS}"),
+    ]
+    with httpx.Client(base_url=stack["http"], timeout=30) as http:
+        for body, status, code, message in cases:
+            resp = http.post("/predict", json=body)
+            assert resp.status_code == status, (body, resp.text)
+            err = resp.json()
+            assert err["code"] == code and message in err["message"], err
+        assert http.post("/predict", content=b"{not json",
+                         headers={"content-type": "application/json"}).status_code == 400
+        assert http.get("/model", params={"model": "nope"}).status_code == 404
+        assert http.post("/predict", json={"instances": [good]}).status_code == 200
+
+    # UNAVAILABLE -> 503 and DEADLINE_EXCEEDED -> 504, with the gateway app in-process
+    with TestClient(create_app(f"127.0.0.1:{procs.free_port()}", timeout=2)) as dead:
+        resp = dead.post("/predict", json={"instances": [good]})
+        assert resp.status_code == 503 and resp.json()["code"] == 14
+        assert dead.get("/healthz").status_code == 503
+    with TestClient(create_app(stack["grpc"], timeout=1e-6)) as hurried:
+        resp = hurried.post("/predict", json={"instances": [good]})
+        assert resp.status_code == 504 and resp.json()["code"] == 4
+
+
+def test_client_cli(stack, served_model, tmp_path: Path) -> None:
+    csv = tmp_path / "test.csv"
+    served_model.rows.head(300).to_csv(csv, index=False)
+    out = tmp_path / "preds.csv"
+    run = subprocess.run(
+        [sys.executable, "-m", "grpc_server", "client", "predict", "--csv", str(csv),
+         "--target", stack["grpc"], "--out", str(out)],
+        capture_output=True, text=True, timeout=60, cwd=procs.REPO_ROOT,
+    )
+    assert run.returncode == 0, run.stderr
+    preds = pd.read_csv(out)
+    assert len(preds) == 300 and preds["Id"].tolist() == served_model.rows["Id"].head(300).tolist()
+    info = subprocess.run(
+        [sys.executable, "-m", "grpc_server", "client", "info", "--target", stack["grpc"]],
+        capture_output=True, text=True, timeout=60, cwd=procs.REPO_ROOT,
+    )
+    assert info.returncode == 0
+    assert {m["name"]: m["status"] for m in json.loads(info.stdout)}["tree"] == "SERVING"
+    bad = subprocess.run(
+        [sys.executable, "-m", "grpc_server", "client", "predict", "--csv", str(csv),
+         "--target", stack["grpc"], "--model", "nope"],
+        capture_output=True, text=True, timeout=60, cwd=procs.REPO_ROOT,
+    )
+    assert bad.returncode == 1 and "NOT_FOUND" in bad.stderr
+
+
+def test_parity_with_batch_pipeline(stack, served_model) -> None:
+    if served_model.batch_predictions is None:
+        pytest.skip("no batch predictions (fake model)")
+    rows, batch = served_model.rows, served_model.batch_predictions
+    with ForecastClient(stack["grpc"]) as client:
+        served = client.predict(rows)
+    merged = served.merge(batch, on="Id", suffixes=("", "_batch"), validate="1:1")
+    assert len(merged) == len(rows)
+    for col in ("Sales", "lower", "upper"):
+        np.testing.assert_allclose(merged[col], merged[f"{col}_batch"], rtol=1e-6, atol=1e-9)
+
+
+def _wait_for(predicate, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise TimeoutError("condition not reached")
+
+
+def test_hot_reload_under_load_and_corrupt_versions(stack, served_model) -> None:
+    from kedro.io.core import generate_timestamp
+
+    catalog = served_model.catalog()
+    with ForecastClient(stack["grpc"]) as client:
+        before = client.info("tree")[0]["version"]
+    model = catalog.load(served_model.dataset, version=before)
+    rows = served_model.rows.head(20)
+    rest_body = {"instances": rest_instances(rows)}
+    errors: list[str] = []
+    versions: set[str] = set()
+    stop = threading.Event()
+
+    def grpc_load() -> None:
+        with ForecastClient(stack["grpc"], timeout=10) as client:
+            while not stop.is_set():
+                try:
+                    versions.add(client.predict(rows).attrs["version"])
+                except Exception as exc:  # noqa: BLE001
+                    errors.append(f"grpc: {exc!r}")
+
+    def rest_load() -> None:
+        with httpx.Client(base_url=stack["http"], timeout=10) as http:
+            while not stop.is_set():
+                resp = http.post("/predict", json=rest_body)
+                if resp.status_code != 200:
+                    errors.append(f"rest: {resp.status_code} {resp.text}")
+
+    threads = [threading.Thread(target=grpc_load), threading.Thread(target=rest_load)]
+    for t in threads:
+        t.start()
+    try:
+        time.sleep(0.3)
+        new_version = generate_timestamp()
+        save_version(catalog, served_model.dataset, model, new_version)  # a new `kedro run`
+
+        def serving(v: str) -> bool:
+            with ForecastClient(stack["grpc"]) as c:
+                return c.info("tree")[0]["version"] == v
+
+        _wait_for(lambda: serving(new_version))
+        time.sleep(0.3)
+        # a corrupt (half-written) newer version: logged, skipped, the good one keeps serving
+        time.sleep(0.002)
+        corrupt_version = generate_timestamp()
+        path = save_version(catalog, served_model.dataset, model, corrupt_version)
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 3])
+        _wait_for(lambda: "skipped" in ForecastClient(stack["grpc"]).info("tree")[0]["error"])
+        time.sleep(0.5)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert errors == []
+    assert {before, new_version} <= versions and corrupt_version not in versions
+    with ForecastClient(stack["grpc"]) as client:
+        info = client.info("tree")[0]
+        assert info["version"] == new_version and info["status"] == "SERVING"
+        assert corrupt_version in info["versions_on_disk"] and corrupt_version in info["error"]
+        with pytest.raises(grpc.RpcError) as err:
+            client.predict(rows, version=corrupt_version)
+        assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        pinned = client.predict(rows, version=before)
+        assert pinned.attrs["version"] == before
+    assert "Skipping tree version " + corrupt_version in (stack["logs"] / "server.log").read_text()
+
+
+def test_sigterm_drains_in_flight_calls(fake_workspace: Path, tmp_path: Path) -> None:
+    """Ctrl-C / SIGTERM: new calls are refused, the call in flight finishes, exit code 0."""
+    from grpc_server.registry import load_project_catalog
+
+    catalog, _ = load_project_catalog(fake_workspace)
+    save_version(catalog, FAKE_DATASET, SlowForecaster(delay=0.01), version_ts(0))
+    log = tmp_path / "server.log"
+    server, port = procs.start_server(fake_workspace, log)
+    try:
+        procs.wait_serving(server, port, log)
+        # smoke validation ran with delay=0.01; make calls slow now via a pinned slow version
+        save_version(catalog, FAKE_DATASET, SlowForecaster(delay=1.5), version_ts(1))
+        with ForecastClient(f"127.0.0.1:{port}") as client:
+            _wait_for(lambda: client.info("tree")[0]["version"] == version_ts(1), timeout=30)
+            result: dict = {}
+            rows = pd.DataFrame([{"Store": 1, "Date": "2015-08-01", "Promo": 0,
+                                  "StateHoliday": "0", "SchoolHoliday": 0}])
+
+            def call() -> None:
+                try:
+                    result["preds"] = client.predict(rows)
+                except grpc.RpcError as exc:
+                    result["error"] = exc
+
+            t = threading.Thread(target=call)
+            t.start()
+            time.sleep(0.5)  # the call is now inside predict()
+            server.send_signal(signal.SIGTERM)
+            time.sleep(0.2)
+            with pytest.raises(grpc.RpcError) as err:
+                client.predict(rows)
+            assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+            t.join(10)
+        assert "preds" in result, result
+        assert result["preds"]["Sales"].iloc[0] == 106.0
+        assert server.wait(10) == 0
+        assert "draining in-flight calls" in log.read_text()
+    finally:
+        procs.stop(server)
+
+
+
+def test_worker_processes_share_the_port(fake_workspace: Path, tmp_path: Path) -> None:
+    """`--processes 2`: two workers share one port, each loads the model, calls succeed;
+    SIGTERM stops all of them cleanly."""
+    from grpc_server.registry import load_project_catalog
+    from tests.serving.fake_forecaster import FakeForecaster
+
+    catalog, _ = load_project_catalog(fake_workspace)
+    save_version(catalog, FAKE_DATASET, FakeForecaster(), version_ts(0))
+    log = tmp_path / "server.log"
+    server, port = procs.start_server(fake_workspace, log, "--processes", "2")
+    try:
+        procs.wait_serving(server, port, log)
+        _wait_for(lambda: log.read_text().count("Now serving tree") == 2, timeout=60)
+        for _ in range(20):  # new channels land on either worker
+            with grpc.insecure_channel(f"127.0.0.1:{port}",
+                                       options=[("grpc.use_local_subchannel_pool", 1)]) as ch:
+                resp = pbg.ForecastServiceStub(ch).Predict(
+                    pb.PredictRequest(rows=[pb.StoreDay(store=1, date="2015-08-01",
+                                                        state_holiday="0")]), timeout=5)
+                assert resp.predictions[0].sales == 106.0
+        pids = {line.split("[")[1].split("]")[0] for line in log.read_text().splitlines()
+                if "Now serving tree" in line}
+        assert len(pids) == 2
+    finally:
+        rc = procs.stop(server)
+    assert rc == 0, log.read_text()
+    assert log.read_text().count("ForecastService stopped") == 2

@@ -1,0 +1,61 @@
+"""The gRPC server in this process (fast, measurable): health follows model loading, model bugs
+become INTERNAL and the model's own input checks INVALID_ARGUMENT, and neither harms the next
+call; stop() drains."""
+
+from __future__ import annotations
+
+import time
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from grpc_server.registry import ModelRegistry
+from grpc_server.server import ServingConfig, start_server
+from rossmann.v1 import forecast_pb2 as pb
+from rossmann.v1 import forecast_pb2_grpc as pbg
+from tests.serving.conftest import FAKE_DATASET, save_version, version_ts
+from tests.serving.fake_forecaster import BuggyForecaster
+
+
+def _request(store: int) -> pb.PredictRequest:
+    return pb.PredictRequest(rows=[pb.StoreDay(store=store, date="2015-08-01",
+                                               state_holiday="0")])
+
+
+def test_health_errors_and_drain(fake_catalog) -> None:
+    catalog, _ = fake_catalog
+    registry = ModelRegistry(catalog, models={"tree": FAKE_DATASET}, poll_interval=0.05)
+    running = start_server(registry, ServingConfig(grace_seconds=2), port=0, threads=4)
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+            health = health_pb2_grpc.HealthStub(channel)
+            stub = pbg.ForecastServiceStub(channel)
+            check = health_pb2.HealthCheckRequest(service="rossmann.v1.ForecastService")
+            assert health.Check(check).status == health_pb2.HealthCheckResponse.NOT_SERVING
+            with pytest.raises(grpc.RpcError) as err:
+                stub.Predict(_request(1))
+            assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+            info = stub.GetModelInfo(pb.GetModelInfoRequest()).models[0]
+            assert info.status == pb.ModelInfo.LOADING
+
+            save_version(catalog, FAKE_DATASET, BuggyForecaster(), version_ts(0))
+            deadline = time.monotonic() + 10
+            while health.Check(check).status != health_pb2.HealthCheckResponse.SERVING:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+
+            for store, code, text in [
+                (5, grpc.StatusCode.INTERNAL, "prediction failed: RuntimeError: boom"),
+                (6, grpc.StatusCode.INVALID_ARGUMENT, "cannot forecast them: row 0: Date"),
+            ]:
+                with pytest.raises(grpc.RpcError) as err:
+                    stub.Predict(_request(store))
+                assert err.value.code() == code and text in err.value.details()
+                assert stub.Predict(_request(1)).predictions[0].sales == 106.0
+            with pytest.raises(grpc.RpcError) as err:
+                stub.GetModelInfo(pb.GetModelInfoRequest(model="nope"))
+            assert err.value.code() == grpc.StatusCode.NOT_FOUND
+    finally:
+        running.stop()
+    assert registry._thread is None  # noqa: SLF001 - the poller stopped with the server

@@ -1,0 +1,187 @@
+"""The feature module on small synthetic data: leakage, batch/row parity, calendars, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+from rossmann_kedro.features import (
+    FEATURE_NAMES,
+    FeatureContext,
+    FeatureTransformer,
+    build_features,
+)
+from rossmann_kedro.features import calendar as cal
+from rossmann_kedro.pipelines.data_processing import nodes as dp
+from rossmann_kedro.synthetic import generate_with_truth
+
+PARAMS = {"data_processing": {"store_fill": {"competition_distance_fill": 100000},
+                              "outliers": {"threshold": 5.0, "action": "flag"}}}
+
+
+def clean_tables(n_stores: int = 12, seed: int = 7) -> dict[str, pd.DataFrame]:
+    """Synthetic raw tables through the data_processing nodes (the data contract)."""
+    raw, truth = generate_with_truth(n_stores=n_stores, seed=seed)
+    train = dp.validate_train(raw["train"])
+    store = dp.fill_store_missing(dp.validate_store(raw["store"]),
+                                  PARAMS["data_processing"]["store_fill"])
+    test = dp.fill_test_open(dp.validate_test(raw["test"]), train)
+    sales, _ = dp.flag_sales_outliers(train, PARAMS["data_processing"]["outliers"])
+    return {"sales": sales, "stores": store, "test": test, "truth": truth}
+
+
+@pytest.fixture(scope="module")
+def tables() -> dict[str, pd.DataFrame]:
+    return clean_tables()
+
+
+@pytest.fixture(scope="module")
+def cutoff(tables) -> pd.Timestamp:
+    return tables["sales"]["Date"].max() - pd.Timedelta(weeks=6)
+
+
+@pytest.fixture(scope="module")
+def context(tables, cutoff) -> FeatureContext:
+    return FeatureContext.fit(tables["sales"], tables["stores"], calendar_rows=tables["test"],
+                              train_end=cutoff)
+
+
+def _request_rows(df: pd.DataFrame) -> pd.DataFrame:
+    return df[["Store", "DayOfWeek", "Date", "Open", "Promo", "StateHoliday", "SchoolHoliday"]]
+
+
+def test_matrix_shape_types_and_no_nans(tables, context) -> None:
+    X = build_features(tables["sales"], context)
+    assert list(X.columns) == list(FEATURE_NAMES)
+    assert X.index.equals(tables["sales"].index)
+    assert (X.dtypes == np.float32).all()
+    assert np.isfinite(X.to_numpy()).all()
+    Xt = build_features(tables["test"], context)
+    assert np.isfinite(Xt.to_numpy()).all()
+
+
+def test_batch_and_row_by_row_features_are_identical(tables, context) -> None:
+    """Parity: a row's features do not depend on the other rows of its batch."""
+    rng = np.random.default_rng(0)
+    sales, test = tables["sales"], tables["test"]
+    picked = pd.concat([
+        _request_rows(sales.iloc[rng.choice(len(sales), 40, replace=False)]),
+        _request_rows(test.iloc[rng.choice(len(test), 40, replace=False)]),
+        # a date no file covers (between train and test, and a year after test)
+        _request_rows(test.iloc[:3]).assign(Date=pd.Timestamp("2015-07-10")),
+        _request_rows(test.iloc[:3]).assign(Date=pd.Timestamp("2016-12-23")),
+    ], ignore_index=True)
+    batch = build_features(picked, context)
+    single = pd.concat([build_features(picked.iloc[[i]], context) for i in range(len(picked))])
+    pd.testing.assert_frame_equal(batch, single)
+    shuffled = build_features(picked.sample(frac=1.0, random_state=1), context)
+    pd.testing.assert_frame_equal(batch, shuffled.loc[batch.index])
+
+
+def test_features_of_day_d_ignore_everything_after_d(tables, cutoff) -> None:
+    """No future leakage: altering Sales/Customers after the training window, and every field of
+    the batch rows after day D, leaves the features of day D unchanged."""
+    sales = tables["sales"]
+    d = cutoff + pd.Timedelta(days=10)
+    ctx = FeatureContext.fit(sales, tables["stores"], calendar_rows=tables["test"], train_end=cutoff)
+    altered = sales.copy()
+    after = altered["Date"] > cutoff
+    rng = np.random.default_rng(3)
+    altered.loc[after, "Sales"] = rng.integers(1, 50_000, after.sum())
+    altered.loc[after, "Customers"] = rng.integers(1, 5_000, after.sum())
+    ctx_altered = FeatureContext.fit(altered, tables["stores"], calendar_rows=tables["test"],
+                                     train_end=cutoff)
+    batch = _request_rows(sales.loc[sales["Date"] >= d])
+    day_d = batch["Date"] == d
+    changed_batch = batch.copy()
+    later = ~day_d
+    changed_batch.loc[later, "Promo"] = 1 - changed_batch.loc[later, "Promo"]
+    changed_batch.loc[later, "SchoolHoliday"] = 1 - changed_batch.loc[later, "SchoolHoliday"]
+    changed_batch.loc[later, "StateHoliday"] = "a"
+    reference = build_features(batch, ctx).loc[day_d]
+    pd.testing.assert_frame_equal(reference, build_features(batch, ctx_altered).loc[day_d])
+    pd.testing.assert_frame_equal(reference, build_features(changed_batch, ctx).loc[day_d])
+    # and the sales statistics are those of the window only: truncating the history at the
+    # cutoff gives the same statistics
+    ctx_truncated = FeatureContext.fit(sales.loc[~after], tables["stores"],
+                                       calendar_rows=tables["test"], train_end=cutoff)
+    for key in ("store_mean_log_sales", "store_mean_sales", "store_recent_log_delta"):
+        np.testing.assert_allclose(ctx.store[key], ctx_truncated.store[key])
+    np.testing.assert_allclose(ctx.cell["cell_mean_sales"], ctx_truncated.cell["cell_mean_sales"])
+    assert ctx.train_end == str(cutoff.date())
+
+
+def test_store_statistics_use_the_training_window_only(tables, cutoff, context) -> None:
+    s = tables["sales"]
+    w = s.loc[(s["Date"] <= cutoff) & (s["Open"] == 1) & (s["Sales"] > 0) & ~s["SalesOutlier"]]
+    expected = w.groupby("Store")["Sales"].mean().reindex(context.store_ids).to_numpy()
+    np.testing.assert_allclose(context.store["store_mean_sales"], expected)
+
+
+def test_holiday_regions_recover_the_states(tables, context) -> None:
+    """Stores of one region share one (hidden) state in the generator."""
+    truth = tables["truth"].set_index("Store")["State"]
+    region = pd.Series(context.store["region"], index=context.store_ids)
+    per_region = truth.reindex(region.index).groupby(region.to_numpy()).nunique()
+    assert (per_region == 1).all()
+
+
+def test_calendar_distances_and_rules(context) -> None:
+    rows = pd.DataFrame({
+        "Store": int(context.store_ids[0]),
+        "Date": pd.to_datetime(["2015-04-05", "2015-04-03", "2015-12-24", "2016-12-24",
+                                "2017-04-16"]),
+        "Promo": 0, "StateHoliday": "0", "SchoolHoliday": 0,
+    })
+    X = build_features(rows, context)
+    assert X["days_until_easter"].tolist()[:2] == [0, 2]
+    assert X["days_since_easter"].iloc[0] == 0
+    assert X["days_until_christmas"].iloc[2] == 1
+    assert X["days_until_easter"].iloc[4] == 0          # Easter 2017 by rule
+    # 2016-12-25 is beyond every file: the region's learnt Christmas holiday still applies
+    assert X["days_until_state_holiday"].iloc[3] == 1
+    assert X["DayOfWeek"].tolist() == [7, 5, 4, 6, 7]
+    assert X["WeekOfYear"].tolist() == [14, 14, 52, 51, 15]
+    assert X["days_to_month_end"].tolist() == [25, 27, 7, 7, 14]
+
+
+def test_iso_week_matches_pandas() -> None:
+    days = pd.date_range("2012-12-20", "2017-01-10", freq="D")
+    ours = cal.iso_week_of(cal.to_day_numbers(pd.Series(days)))
+    np.testing.assert_array_equal(ours, days.isocalendar().week.to_numpy())
+
+
+def test_promo_calendar_follows_the_files_and_alternates_beyond(tables, context) -> None:
+    sales = tables["sales"]
+    weekday_rows = sales.loc[sales["DayOfWeek"] <= 5].drop_duplicates("Date")
+    gi = cal.to_day_numbers(weekday_rows["Date"]) - context.grid_start
+    np.testing.assert_array_equal(context.promo_cal["promo"][gi], weekday_rows["Promo"].to_numpy())
+    promo = context.promo_cal["promo"]
+    assert set(np.unique(promo)) <= {0, 1}
+
+
+def test_bad_rows_raise_value_errors_naming_row_and_column(tables, context) -> None:
+    good = _request_rows(tables["test"].iloc[:3]).reset_index(drop=True)
+    with pytest.raises(ValueError, match=r"row 1: Store 99999"):
+        build_features(good.assign(Store=[good.Store[0], 99999, good.Store[0]]), context)
+    with pytest.raises(ValueError, match=r"row 0: Date 2030"):
+        build_features(good.assign(Date=pd.Timestamp("2030-01-01")), context)
+    with pytest.raises(ValueError, match=r"StateHoliday 'x'"):
+        build_features(good.assign(StateHoliday="x"), context)
+    with pytest.raises(ValueError, match=r"'Promo'"):
+        build_features(good.assign(Promo=2), context)
+    with pytest.raises(ValueError, match=r"lack columns"):
+        build_features(good.drop(columns="Promo"), context)
+
+
+def test_transformer_in_an_sklearn_pipeline(tables, context) -> None:
+    rows = _request_rows(tables["test"].iloc[:20])
+    pipe = Pipeline([("features", FeatureTransformer(context)), ("scale", StandardScaler())])
+    out = pipe.fit_transform(rows)
+    assert out.shape == (20, len(FEATURE_NAMES))
+    assert list(pipe[0].get_feature_names_out()) == list(FEATURE_NAMES)
+    with pytest.raises(ValueError):
+        FeatureTransformer().fit(rows)
