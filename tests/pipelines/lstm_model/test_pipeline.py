@@ -40,9 +40,20 @@ def lstm_ws(tmp_path_factory, small_raw_tables) -> Path:
                                  "epochs": 4, "anchor_stride_days": 7})
     params["lstm_model"]["stationarity"]["max_stores"] = 3
     params_file.write_text(yaml.safe_dump(params))
-    run_pipeline(ws, "data_processing")
-    run_pipeline(ws, "lstm_model")
+    for name in ("data_processing", "feature_engineering", "tree_model", "lstm_model"):
+        run_pipeline(ws, name)  # tree_model first: the LSTM is compared with its metrics
     return ws
+
+
+def test_all_models_compared_on_the_same_window(lstm_ws: Path) -> None:
+    table = pd.read_csv(lstm_ws / "data" / "08_reporting" / "model_comparison.csv")
+    assert list(table["model"]) == ["seasonal_naive", "random_forest", "xgboost", "lstm"]
+    lstm = json.loads(next((lstm_ws / "data" / "08_reporting" / "lstm_metrics.json").glob("*/*.json"))
+                      .read_text())
+    row = table.set_index("model").loc["lstm"]
+    assert row["rmspe"] == pytest.approx(lstm["rmspe"]) and row["n"] == lstm["n"]
+    assert table.set_index("model")["n"].nunique() == 1  # identical store-days for every model
+    assert json.loads((lstm_ws / "data" / "08_reporting" / "model_comparison.json").read_text())["data"]
 
 
 def test_pipeline_writes_every_output(lstm_ws: Path) -> None:
