@@ -9,32 +9,24 @@ Target (issue 5): <= 60 s on 2 cores.
 
 from __future__ import annotations
 
-import argparse
-import resource
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from rossmann_kedro.workspace import make_workspace, run_pipeline
+from _common import parser_with_data, peak_rss_mib, real_raw_files
 
-DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "rossmann"
+from rossmann_kedro.workspace import make_workspace, run_pipeline
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA,
-                        help="folder with train/store/test .csv(.gz)")
+    parser = parser_with_data(__doc__)
     parser.add_argument("--repeat", type=int, default=1, help="eda runs to time (default 1)")
     args = parser.parse_args()
-    raw = sorted(args.data.glob("*.csv*"))
+    raw = real_raw_files(args.data)
     if not raw:
-        print(f"skip: no real data in {args.data}")
         return 0
-    import logging
-
-    logging.disable(logging.INFO)
     with tempfile.TemporaryDirectory() as tmp:
         ws = make_workspace(Path(tmp) / "ws", raw_files=raw)
         subprocess.run(
@@ -49,7 +41,7 @@ def main() -> int:
             run_pipeline(ws, "eda")
             times.append(time.perf_counter() - start)
         n_files = sum(1 for _ in (ws / "data" / "08_reporting" / "eda").glob("*"))
-    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_mib = peak_rss_mib()
     print(f"eda on {args.data}: {', '.join(f'{t:.1f}' for t in times)} s "
           f"(best {min(times):.1f} s), peak RSS {peak_mib:.0f} MiB, {n_files} output files "
           f"(target: <= 60 s on 2 cores)")

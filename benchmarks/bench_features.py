@@ -7,35 +7,27 @@ Target (issue 3): feature_engineering <= 15 s on 2 cores.
 
 from __future__ import annotations
 
-import argparse
-import resource
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from rossmann_kedro.workspace import make_workspace, run_pipeline
+from _common import parser_with_data, peak_rss_mib, real_raw_files
 
-DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "rossmann"
+from rossmann_kedro.workspace import make_workspace, run_pipeline
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA,
-                        help="folder with train/store/test .csv(.gz)")
+    parser = parser_with_data(__doc__)
     args = parser.parse_args()
-    raw = sorted(args.data.glob("*.csv*"))
+    raw = real_raw_files(args.data)
     if not raw:
-        print(f"skip: no real data in {args.data}")
         return 0
-    import logging
-
     import joblib
     import pandas as pd
 
     from rossmann_kedro.features import build_features
 
-    logging.disable(logging.INFO)
     with tempfile.TemporaryDirectory() as tmp:
         ws = make_workspace(Path(tmp) / "ws", raw_files=raw)
         run_pipeline(ws, "data_processing")
@@ -57,7 +49,7 @@ def main() -> int:
     for _ in range(n):
         build_features(row, ctx)
     single_ms = (time.perf_counter() - t0) / n * 1000
-    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_mib = peak_rss_mib()
     print(f"feature_engineering pipeline on {args.data}: {seconds:.1f} s (target <= 15 s), "
           f"peak RSS {peak_mib:.0f} MiB")
     print(f"build_features: {len(sales):,} train rows x {X.shape[1]} features in {batch_s:.2f} s; "

@@ -8,37 +8,29 @@ Targets (issue 3): tree_model <= 5 min on 2 cores; XGBoost validation RMSPE <= 0
 
 from __future__ import annotations
 
-import argparse
 import json
-import resource
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from rossmann_kedro.workspace import make_workspace, run_pipeline
+from _common import parser_with_data, peak_rss_mib, real_raw_files
 
-DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "rossmann"
+from rossmann_kedro.workspace import make_workspace, run_pipeline
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA,
-                        help="folder with train/store/test .csv(.gz)")
+    parser = parser_with_data(__doc__)
     parser.add_argument("--keep", type=Path, default=None,
                         help="build the workspace here and keep it (default: a temp dir)")
     args = parser.parse_args()
-    raw = sorted(args.data.glob("*.csv*"))
+    raw = real_raw_files(args.data)
     if not raw:
-        print(f"skip: no real data in {args.data}")
         return 0
-    import logging
-
     import joblib
     import numpy as np
     import pandas as pd
 
-    logging.disable(logging.INFO)
     with tempfile.TemporaryDirectory() as tmp:
         ws = make_workspace((args.keep or Path(tmp)) / "ws", raw_files=raw)
         run_pipeline(ws, "data_processing")
@@ -54,7 +46,7 @@ def main() -> int:
         forecaster = joblib.load(model_dir / "tree_forecaster.pkl")
         load_ms = (time.perf_counter() - t0) * 1000
         test = pd.read_parquet(ws / "data/02_intermediate/test_clean.parquet")
-    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_mib = peak_rss_mib()
     w = doc["validation_window"]
     print(f"tree_model on {args.data}: {seconds:.1f} s (target <= 300 s), peak RSS {peak_mib:.0f} MiB")
     print(f"validation {w['start']}..{w['end']} ({w['open_store_days']:,} open store-days):")
