@@ -9,7 +9,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from rossmann_kedro.datasets.raw_rossmann import RawDataError, RossmannRawDataset, resolve_raw_source
+from rossmann_kedro.datasets.raw_rossmann import (
+    RawDataError,
+    RossmannRawDataset,
+    resolve_raw_source,
+)
 
 TRAIN_CSV = (
     '"Store","DayOfWeek","Date","Sales","Customers","Open","Promo","StateHoliday","SchoolHoliday"\n'
