@@ -1,20 +1,25 @@
 """Serving speed on loopback: a gRPC server and the REST gateway (real processes, as deployed)
-serving the tree model from a workspace, and a bounded load generator.
+serving the tree and LSTM models from one workspace, and a bounded load generator.
 
-Prints p50/p95/p99 latency and throughput for: single-row gRPC Predict, single-row REST
-/predict (and the REST overhead over gRPC), one whole-test.csv batch call (gRPC and REST), and a
-sustained run (default 30 s) of single-row gRPC calls from concurrent async clients, with errors.
+Per model (`--models`, default tree,lstm) it prints an in-process breakdown of a single-row
+Predict, p50/p95/p99 latency and throughput for single-row gRPC Predict and single-row REST
+/predict (and the REST overhead over gRPC), one whole-test.csv batch call (gRPC and REST) with
+parity against the batch pipeline's `<model>_test_predictions`, and a sustained run (default 30 s)
+of single-row gRPC calls from concurrent async clients, with errors.
 Targets (issue 4, 2 cores): gRPC single row p50 <= 2 ms, p99 <= 10 ms; test.csv batch <= 1 s;
 REST overhead <= 2 ms p50; >= 1,000 req/s for 30 s with 0 errors.
 
 Model source, first that applies:
-  --workspace DIR   an existing workspace with a trained tree_forecaster
-  real data         /work/shared/data/rossmann present: /tmp/bench_serving_ws (trained once via
-                    the data_processing + feature_engineering + tree_model pipelines, reused)
+  --workspace DIR   a workspace (created with the real raw files if missing); models it lacks
+                    are linked from --link-models-from workspaces, else trained in it
+  real data         /work/shared/data/rossmann present: /tmp/bench_serving_ws (models trained
+                    once via data_processing + feature_engineering + tree_model + lstm_model)
   synthetic         otherwise: a synthetic workspace trained the same way
-  --fake-model      a trivial Forecaster (measures the serving layer alone)
+  --fake-model      a trivial Forecaster as "tree" (measures the serving layer alone)
 
-    python benchmarks/bench_serving.py [--duration 30] [--concurrency 8] [--server-processes 1]
+    python benchmarks/bench_serving.py [--models tree,lstm] [--duration 30] [--concurrency 8]
+    python benchmarks/bench_serving.py --workspace /tmp/ws \
+        --link-models-from /tmp/tree_ws /tmp/lstm_ws     # serve models trained elsewhere
 """
 
 from __future__ import annotations
@@ -24,7 +29,6 @@ import asyncio
 import os
 import resource
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -48,7 +52,32 @@ REAL_FILES = ("train.csv.gz", "store.csv.gz", "test.csv.gz")
 MSG = [("grpc.max_receive_message_length", 64 << 20), ("grpc.max_send_message_length", 64 << 20)]
 
 
-def prepare_workspace(args: argparse.Namespace) -> tuple[Path, pd.DataFrame, str]:
+MODELS = {"tree": "tree_forecaster", "lstm": "lstm_forecaster"}
+
+
+def _has_model(ws: Path, model: str) -> bool:
+    return bool(list((ws / "data" / "06_models").glob(f"{MODELS[model]}.pkl/*/*")))
+
+
+def link_models(ws: Path, sources: list[Path], models: list[str]) -> None:
+    """Serve models trained in other workspaces: symlink their versioned dataset directories
+    (and batch predictions, for the parity check) into `ws`, for models `ws` does not have."""
+    for model in models:
+        if _has_model(ws, model):
+            continue
+        for src in sources:
+            if not _has_model(src, model):
+                continue
+            for sub in (f"06_models/{MODELS[model]}.pkl",
+                        f"07_model_output/{model}_test_predictions.parquet"):
+                target, link = src / "data" / sub, ws / "data" / sub
+                if target.exists() and not link.exists():
+                    link.symlink_to(target.resolve())
+            print(f"{model}: serving the versions of {src}", flush=True)
+            break
+
+
+def prepare_workspace(args: argparse.Namespace, models: list[str]) -> tuple[Path, pd.DataFrame, str]:
     """(workspace, test rows in Kaggle format, description)."""
     from rossmann_kedro.workspace import make_workspace, run_pipeline
 
@@ -64,19 +93,27 @@ def prepare_workspace(args: argparse.Namespace) -> tuple[Path, pd.DataFrame, str
         big = pd.concat([rows] * reps, ignore_index=True).head(41_088)
         big["Id"] = np.arange(1, len(big) + 1)
         return served.workspace, big, "fake model (serving layer only)"
+    real = (REAL_DATA / "train.csv.gz").is_file()
     if args.workspace:
         ws = args.workspace
-    elif (REAL_DATA / "train.csv.gz").is_file():
+        if not (ws / "conf").is_dir():
+            make_workspace(ws, raw_files=[REAL_DATA / f for f in REAL_FILES] if real else [])
+    elif real:
         ws = Path("/tmp/bench_serving_ws")
         make_workspace(ws, raw_files=[REAL_DATA / f for f in REAL_FILES])
     else:
         ws = make_workspace(Path("/tmp/bench_serving_synth_ws"))
-    if not list((ws / "data" / "06_models").glob("tree_forecaster*/*/*")):
-        print(f"training the tree model in {ws} (once; reused by later runs) ...", flush=True)
+    link_models(ws, args.link_models_from or [], models)
+    missing = [m for m in models if not _has_model(ws, m)]
+    if missing:
+        print(f"training {missing} in {ws} (once; reused by later runs) ...", flush=True)
         t0 = time.perf_counter()
-        run_pipeline(ws, "data_processing")
-        run_pipeline(ws, "feature_engineering")
-        run_pipeline(ws, "tree_model")
+        if "tree" in missing or not (ws / "data" / "03_primary" / "sales_with_store.parquet").exists():
+            run_pipeline(ws, "data_processing")
+            run_pipeline(ws, "feature_engineering")
+        for model in ("tree", "lstm"):  # tree first: lstm_model compares itself with its metrics
+            if model in missing:
+                run_pipeline(ws, f"{model}_model")
         print(f"  trained in {time.perf_counter() - t0:.0f} s", flush=True)
     raw = ws / "data" / "01_raw"
     test_csv = next((p for p in (raw / "test.csv.gz", raw / "test.csv",
@@ -84,7 +121,7 @@ def prepare_workspace(args: argparse.Namespace) -> tuple[Path, pd.DataFrame, str
     if test_csv is None:
         raise SystemExit(f"no test.csv in {raw}")
     source = "real Kaggle data" if (raw / "test.csv.gz").exists() else "synthetic data"
-    return ws, read_kaggle_csv(test_csv), f"tree model trained on {source} ({ws})"
+    return ws, read_kaggle_csv(test_csv), f"models {models} trained on {source} ({ws})"
 
 
 def stats(lat_s: list[float] | np.ndarray) -> str:
@@ -120,9 +157,10 @@ def bench_rest_single(url: str, bodies: list[dict], n: int) -> np.ndarray:
     return lat
 
 
-def bench_batch(target: str, url: str, rows: pd.DataFrame, reps: int, ws: Path) -> None:
+def bench_batch(target: str, url: str, rows: pd.DataFrame, reps: int, ws: Path,
+                model: str) -> None:
     msgs = frame_to_rows(rows)
-    req = pb.PredictRequest(rows=msgs)
+    req = pb.PredictRequest(model=model, rows=msgs)
     with grpc.insecure_channel(target, options=MSG) as ch:
         stub = pbg.ForecastServiceStub(ch)
         stub.Predict(req, timeout=60)
@@ -132,10 +170,10 @@ def bench_batch(target: str, url: str, rows: pd.DataFrame, reps: int, ws: Path) 
             resp = stub.Predict(req, timeout=60)
             lat.append(time.perf_counter() - t0)
     assert len(resp.predictions) == len(rows)
-    print(f"gRPC batch of {len(rows):,} rows (one call, {reps}x): "
+    print(f"[{model}] gRPC batch of {len(rows):,} rows (one call, {reps}x): "
           f"median {np.median(lat):.3f} s  min {min(lat):.3f} s  max {max(lat):.3f} s  "
           f"({req.ByteSize() / 1e6:.1f} MB request)")
-    batch_file = ws / "data" / "07_model_output" / "tree_test_predictions.parquet"
+    batch_file = ws / "data" / "07_model_output" / f"{model}_test_predictions.parquet"
     if batch_file.exists() and "Id" in rows.columns:
         served = pd.DataFrame({"Id": [p.id for p in resp.predictions],
                                "Sales": [p.sales for p in resp.predictions],
@@ -146,9 +184,9 @@ def bench_batch(target: str, url: str, rows: pd.DataFrame, reps: int, ws: Path) 
         rel = max(float(np.max(np.abs(m[c] - m[f"{c}_batch"])
                                / np.maximum(np.abs(m[f"{c}_batch"]), 1e-12)))
                   for c in ("Sales", "lower", "upper"))
-        print(f"parity with the batch pipeline ({batch_file.name}): {len(m):,} rows matched, "
+        print(f"[{model}] parity with the batch pipeline ({batch_file.name}): {len(m):,} rows matched, "
               f"max relative difference {rel:.2e}")
-    body = {"instances": rest_bodies(rows, single=False)}
+    body = {"model": model, "instances": rest_bodies(rows, model, single=False)}
     with httpx.Client(base_url=url, timeout=120) as http:
         http.post("/predict", json=body).raise_for_status()
         lat = []
@@ -156,10 +194,11 @@ def bench_batch(target: str, url: str, rows: pd.DataFrame, reps: int, ws: Path) 
             t0 = time.perf_counter()
             http.post("/predict", json=body).raise_for_status()
             lat.append(time.perf_counter() - t0)
-    print(f"REST batch of {len(rows):,} rows (one call, {len(lat)}x): median {np.median(lat):.3f} s")
+    print(f"[{model}] REST batch of {len(rows):,} rows (one call, {len(lat)}x): "
+          f"median {np.median(lat):.3f} s")
 
 
-def rest_bodies(rows: pd.DataFrame, single: bool = True) -> list:
+def rest_bodies(rows: pd.DataFrame, model: str, single: bool = True) -> list:
     items = []
     for r in rows.itertuples(index=False):
         item = {"Store": int(r.Store), "Date": str(r.Date)[:10], "DayOfWeek": int(r.DayOfWeek),
@@ -167,7 +206,7 @@ def rest_bodies(rows: pd.DataFrame, single: bool = True) -> list:
                 "SchoolHoliday": int(r.SchoolHoliday), "Id": int(r.Id)}
         if r.Open == r.Open:
             item["Open"] = int(r.Open)
-        items.append({"instances": [item]} if single else item)
+        items.append({"model": model, "instances": [item]} if single else item)
     return items
 
 
@@ -176,7 +215,9 @@ async def _sustained(target: str, requests: list[pb.PredictRequest], duration: f
     lat: list[float] = []
     errors = 0
     ok = 0
-    channels = [grpc.aio.insecure_channel(target) for _ in range(min(concurrency, 4))]
+    # separate connections (not one shared subchannel), so --server-processes N spreads them
+    channels = [grpc.aio.insecure_channel(target, options=[("grpc.use_local_subchannel_pool", 1)])
+                for _ in range(min(concurrency, 4))]
     stubs = [pbg.ForecastServiceStub(c) for c in channels]
     end = time.perf_counter() + duration
 
@@ -214,9 +255,9 @@ def _best_ms(fn, n: int = 200) -> float:
     return min(runs)
 
 
-def profile_single_row(ws: Path, rows: pd.DataFrame) -> None:
+def profile_single_row(ws: Path, rows: pd.DataFrame, model: str) -> frozenset[int]:
     """In-process breakdown of one single-row Predict (best of 5 x 40 calls): where the
-    milliseconds go, so a slow model can be fixed where it is slow."""
+    milliseconds go, so a slow model can be fixed where it is slow. Returns its stores."""
     import cProfile
     import io
     import pstats
@@ -228,17 +269,18 @@ def profile_single_row(ws: Path, rows: pd.DataFrame) -> None:
     models = (params.get("serving") or {}).get("models")
     reg = ModelRegistry(catalog, models=models)
     reg.refresh()
-    loaded = reg.get("tree")
+    loaded = reg.get(model)
     f = loaded.forecaster
-    req = pb.PredictRequest(rows=frame_to_rows(rows.head(1)))
+    rows = rows.loc[rows["Store"].isin(f.stores)]
+    req = pb.PredictRequest(model=model, rows=frame_to_rows(rows.head(1)))
     from grpc_server.convert import rows_to_frame
 
     frame = rows_to_frame(req.rows, loaded.known_stores, 10).frame
-    print(f"single-row Predict in process ({type(f).__name__} {loaded.version}):")
+    print(f"[{model}] single-row Predict in process ({type(f).__name__} {loaded.version}):")
     print(f"  whole servicer path       {_best_ms(lambda: predict(reg, req, 10)):8.3f} ms")
     print(f"  request -> frame (server) {_best_ms(lambda: rows_to_frame(req.rows, loaded.known_stores, 10)):8.3f} ms")
     print(f"  forecaster.predict        {_best_ms(lambda: f.predict(frame)):8.3f} ms")
-    if hasattr(f, "pipeline") and hasattr(f, "context"):
+    if hasattr(f, "pipeline") and hasattr(f, "context") and hasattr(f, "check_fast_path"):
         from rossmann_kedro.features import build_features
 
         X = build_features(frame, f.context)  # noqa: N806
@@ -260,6 +302,7 @@ def profile_single_row(ws: Path, rows: pd.DataFrame) -> None:
     print("  cProfile, 100 calls, top by own time:")
     print("\n".join("    " + line for line in out.getvalue().splitlines()
                     if line.strip() and ("ncalls" in line or "{" in line or "/" in line)))
+    return frozenset(f.stores)
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -275,26 +318,33 @@ def peak_rss_mb(pid: int) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--workspace", type=Path)
+    ap.add_argument("--link-models-from", type=Path, nargs="*", metavar="WS",
+                    help="workspaces whose trained models to serve (when --workspace lacks them)")
+    ap.add_argument("--models", default="tree,lstm", help="comma-separated models to measure")
     ap.add_argument("--fake-model", action="store_true")
     ap.add_argument("--n", type=int, default=3000, help="sequential single-row calls")
     ap.add_argument("--batch-reps", type=int, default=5)
     ap.add_argument("--duration", type=float, default=30.0, help="sustained run, seconds")
+    ap.add_argument("--sustained-models", default="tree",
+                    help="models with a sustained run (comma-separated; '' = none)")
     ap.add_argument("--concurrency", type=int, default=8, help="sustained run, calls in flight")
     ap.add_argument("--server-threads", type=int, default=8)
     ap.add_argument("--server-processes", type=int, default=1)
     ap.add_argument("--profile-only", action="store_true",
                     help="only the in-process single-row breakdown (no servers)")
     args = ap.parse_args()
+    models = ["tree"] if args.fake_model else [m for m in args.models.split(",") if m]
+    sustained = [m for m in args.sustained_models.split(",") if m in models]
 
-    ws, rows, what = prepare_workspace(args)
-    print(f"model: {what}\nrows: {len(rows):,} test rows; {os.cpu_count()} CPUs; "
-          f"load average {os.getloadavg()[0]:.2f}")
-    profile_single_row(ws, rows)
+    ws, rows, what = prepare_workspace(args, models)
+    print(f"{what}\nrows: {len(rows):,} test rows; {os.cpu_count()} CPUs; "
+          f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    model_rows = {}
+    for model in models:
+        stores = profile_single_row(ws, rows, model)
+        model_rows[model] = rows.loc[rows["Store"].isin(stores)]
     if args.profile_only:
         return
-    singles = rows.sample(n=min(2000, len(rows)), random_state=0)
-    requests = [pb.PredictRequest(rows=[m]) for m in frame_to_rows(singles)]
-    bodies = rest_bodies(singles)
 
     logs = Path("/tmp/bench_serving_logs")
     logs.mkdir(exist_ok=True)
@@ -307,27 +357,47 @@ def main() -> None:
         gateway, hport = procs.start_gateway(gport, logs / "gateway.log")
         procs.wait_http(gateway, hport, logs / "gateway.log")
         target, url = f"127.0.0.1:{gport}", f"http://127.0.0.1:{hport}"
-
-        g = bench_grpc_single(target, requests, args.n)
-        print(f"gRPC single row, sequential: {stats(g)}  -> {1 / g.mean():,.0f} req/s")
-        r = bench_rest_single(url, bodies, args.n)
-        print(f"REST single row, sequential: {stats(r)}  -> {1 / r.mean():,.0f} req/s")
-        print(f"REST overhead over gRPC: p50 {1e3 * (np.median(r) - np.median(g)):.3f} ms")
-        bench_batch(target, url, rows, args.batch_reps, ws)
-
-        stop = threading.Event()
-        lat, ok, errors, elapsed = asyncio.run(
-            _sustained(target, requests, args.duration, args.concurrency))
-        stop.set()
-        print(f"sustained gRPC single rows, {args.concurrency} in flight, {elapsed:.0f} s: "
-              f"{ok / elapsed:,.0f} req/s, {errors} errors; {stats(lat)}")
+        wait_all_serving(target, models)
+        requests = {}
+        for model in models:
+            mrows = model_rows[model]
+            singles = mrows.sample(n=min(2000, len(mrows)), random_state=0)
+            requests[model] = [pb.PredictRequest(model=model, rows=[m])
+                               for m in frame_to_rows(singles)]
+            g = bench_grpc_single(target, requests[model], args.n)
+            print(f"[{model}] gRPC single row, sequential: {stats(g)}  -> {1 / g.mean():,.0f} req/s")
+            r = bench_rest_single(url, rest_bodies(singles, model), args.n)
+            print(f"[{model}] REST single row, sequential: {stats(r)}  -> {1 / r.mean():,.0f} req/s")
+            print(f"[{model}] REST overhead over gRPC: p50 {1e3 * (np.median(r) - np.median(g)):.3f} ms")
+            bench_batch(target, url, mrows, args.batch_reps, ws, model)
+        for model in sustained:
+            print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
+            lat, ok, errors, elapsed = asyncio.run(
+                _sustained(target, requests[model], args.duration, args.concurrency))
+            print(f"[{model}] sustained gRPC single rows, {args.concurrency} in flight, "
+                  f"{elapsed:.0f} s: {ok / elapsed:,.0f} req/s, {errors} errors; {stats(lat)}")
         print(f"server peak RSS {peak_rss_mb(server.pid):.0f} MB; gateway "
               f"{peak_rss_mb(gateway.pid):.0f} MB; load generator "
-              f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+              f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB; "
+              f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     finally:
         if gateway is not None:
             procs.stop(gateway)
         procs.stop(server)
+
+
+def wait_all_serving(target: str, models: list[str], timeout: float = 300) -> None:
+    """Health turns SERVING with the first loaded model; wait for every measured one."""
+    deadline = time.monotonic() + timeout
+    with grpc.insecure_channel(target) as ch:
+        stub = pbg.ForecastServiceStub(ch)
+        while True:
+            info = {m.name: m.status for m in stub.GetModelInfo(pb.GetModelInfoRequest()).models}
+            if all(info.get(m) == pb.ModelInfo.SERVING for m in models):
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"models not all SERVING: {info}")
+            time.sleep(0.2)
 
 
 if __name__ == "__main__":

@@ -50,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override serving.reload_poll_seconds")
     s.add_argument("--grace-seconds", type=float, default=None,
                    help="override serving.grace_seconds")
+    s.add_argument("--coalesce-max-rows", type=int, default=None,
+                   help="override serving.coalesce_max_rows (0 = every request predicted alone)")
 
     g = sub.add_parser(
         "gateway", help="run the REST gateway (FastAPI) in front of a gRPC server",
@@ -87,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
             port=args.port, env=args.env, threads=args.threads, log_level=args.log_level,
             processes=args.processes,
             max_batch_rows=args.max_batch_rows, reload_poll_seconds=args.reload_poll_seconds,
-            grace_seconds=args.grace_seconds,
+            grace_seconds=args.grace_seconds, coalesce_max_rows=args.coalesce_max_rows,
         )
     else:
         from grpc_server.gateway import run_gateway

@@ -11,13 +11,15 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from functools import cached_property
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from grpc_server.errors import InvalidArgument, ResourceExhausted
 from rossmann.v1 import forecast_pb2
-from rossmann_kedro.forecaster import PREDICTION_COLUMNS
+from rossmann_kedro.forecaster import PREDICTION_COLUMNS, REQUEST_COLUMNS
 
 STATE_HOLIDAYS = ("0", "a", "b", "c")
 _STATE_HOLIDAY_SET = frozenset(STATE_HOLIDAYS)
@@ -33,12 +35,42 @@ SMALL_BATCH = 16  # up to this many rows, dates are parsed one by one (faster th
 
 @dataclass(frozen=True)
 class ConvertedRows:
-    """A validated request: the Forecaster's input plus what the response echoes."""
+    """A validated request: the Forecaster's input plus what the response echoes.
 
-    frame: pd.DataFrame  # REQUEST_COLUMNS, Forecaster dtypes
+    The input is kept as column arrays and turned into a DataFrame on first use, so that
+    coalesced small requests (see `grpc_server.coalesce`) build one frame for all of them."""
+
+    columns: dict[str, Any]  # REQUEST_COLUMNS -> numpy array (StateHoliday: list of str)
     stores: np.ndarray  # int64, echoed back
     dates: list[str]  # the request's YYYY-MM-DD strings, echoed back unchanged
     ids: list[int | None]
+
+    @cached_property
+    def frame(self) -> pd.DataFrame:
+        """REQUEST_COLUMNS with the Forecaster dtypes (as in test_clean)."""
+        return frame_from_columns([self.columns])
+
+
+def frame_from_columns(parts: Sequence[dict[str, Any]]) -> pd.DataFrame:
+    """One Forecaster input frame from the column arrays of one or more converted requests."""
+    if len(parts) == 1:
+        cols = parts[0]
+        holiday = cols["StateHoliday"]
+    else:
+        cols = {c: np.concatenate([p[c] for p in parts]) for c in REQUEST_COLUMNS
+                if c != "StateHoliday"}
+        holiday = [h for p in parts for h in p["StateHoliday"]]
+    return pd.DataFrame(
+        {  # in REQUEST_COLUMNS order (asserted in the tests); dtypes as in test_clean
+            "Store": cols["Store"],
+            "DayOfWeek": cols["DayOfWeek"],
+            "Date": cols["Date"],
+            "Open": cols["Open"],
+            "Promo": cols["Promo"],
+            "StateHoliday": pd.array(holiday, dtype="str"),
+            "SchoolHoliday": cols["SchoolHoliday"],
+        }
+    )
 
 
 def check_batch_size(n_rows: int, max_rows: int) -> None:
@@ -150,18 +182,11 @@ def rows_to_frame(
             )
         )
 
-    frame = pd.DataFrame(
-        {  # in REQUEST_COLUMNS order (asserted in the tests); dtypes as in test_clean
-            "Store": store,
-            "DayOfWeek": derived_dow,
-            "Date": parsed.astype("datetime64[ns]"),
-            "Open": open_,
-            "Promo": promo,
-            "StateHoliday": pd.array(holiday, dtype="str"),
-            "SchoolHoliday": school,
-        }
-    )
-    return ConvertedRows(frame=frame, stores=store, dates=dates, ids=ids)
+    columns = {
+        "Store": store, "DayOfWeek": derived_dow, "Date": parsed.astype("datetime64[ns]"),
+        "Open": open_, "Promo": promo, "StateHoliday": holiday, "SchoolHoliday": school,
+    }
+    return ConvertedRows(columns=columns, stores=store, dates=dates, ids=ids)
 
 
 def _describe_errors(
@@ -208,19 +233,27 @@ def _describe_errors(
     return f"invalid request: {shown}{more}"
 
 
-def predictions_to_response(
-    model: str, version: str, converted: ConvertedRows, predicted: pd.DataFrame
-) -> forecast_pb2.PredictResponse:
-    """Build the response in request order from the Forecaster's output frame."""
+def prediction_values(predicted: pd.DataFrame, n_rows: int, what: str) -> np.ndarray:
+    """The (n_rows, 3) float64 Sales/lower/upper of a Forecaster's output, checked."""
     missing = [c for c in PREDICTION_COLUMNS if c not in predicted.columns]
-    if missing or len(predicted) != len(converted.dates):
+    if missing or len(predicted) != n_rows:
         raise RuntimeError(
-            f"model {model} {version} returned {len(predicted)} rows with columns "
-            f"{list(predicted.columns)}; expected {len(converted.dates)} rows with {missing}"
+            f"{what} returned {len(predicted)} rows with columns {list(predicted.columns)}; "
+            f"expected {n_rows} rows with {list(PREDICTION_COLUMNS)}"
         )
-    sales = predicted["Sales"].to_numpy(dtype=np.float64).tolist()
-    lower = predicted["lower"].to_numpy(dtype=np.float64).tolist()
-    upper = predicted["upper"].to_numpy(dtype=np.float64).tolist()
+    if tuple(predicted.columns) == PREDICTION_COLUMNS:  # the usual case: no column selection
+        return predicted.to_numpy(dtype=np.float64)
+    return np.column_stack([predicted[c].to_numpy(dtype=np.float64) for c in PREDICTION_COLUMNS])
+
+
+def predictions_to_response(
+    model: str, version: str, converted: ConvertedRows, predicted: pd.DataFrame | np.ndarray
+) -> forecast_pb2.PredictResponse:
+    """Build the response in request order from the Forecaster's output frame (or its
+    Sales/lower/upper values)."""
+    if isinstance(predicted, pd.DataFrame):
+        predicted = prediction_values(predicted, len(converted.dates), f"model {model} {version}")
+    sales, lower, upper = (predicted[:, j].tolist() for j in range(3))
     response = forecast_pb2.PredictResponse(model=model, version=version)
     add = response.predictions.add  # in place: ~2x faster than building and copying messages
     for i, s, d, y, lo, hi in zip(

@@ -32,6 +32,7 @@ class ServingConfig:
     models: dict[str, str] | None = None
     default_model: str = "tree"
     max_batch_rows: int = 100_000
+    coalesce_max_rows: int = 64
     reload_poll_seconds: float = 2.0
     pinned_versions_cached: int = 4
     grace_seconds: float = 10.0
@@ -90,7 +91,7 @@ def start_server(
         options=[*config.channel_options(), ("grpc.so_reuseport", int(reuse_port))],
     )
     forecast_pb2_grpc.add_ForecastServiceServicer_to_server(
-        ForecastServicer(registry, config.max_batch_rows), server
+        ForecastServicer(registry, config.max_batch_rows, config.coalesce_max_rows), server
     )
     health_servicer = health.HealthServicer(
         experimental_non_blocking=True,

@@ -5,10 +5,12 @@ process down or leave state behind."""
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 import grpc
 
+from grpc_server.coalesce import Coalescer
 from grpc_server.convert import check_batch_size, predictions_to_response, rows_to_frame
 from grpc_server.errors import InvalidArgument, ServingError
 from grpc_server.registry import ModelRegistry
@@ -24,20 +26,45 @@ _STATUS = {
 
 
 def predict(
-    registry: ModelRegistry, request: forecast_pb2.PredictRequest, max_batch_rows: int
+    registry: ModelRegistry, request: forecast_pb2.PredictRequest, max_batch_rows: int,
+    coalescer: Coalescer | None = None,
 ) -> forecast_pb2.PredictResponse:
-    """Answer one Predict request; raises ServingError subclasses for refusals."""
+    """Answer one Predict request; raises ServingError subclasses for refusals. With a
+    `coalescer`, small requests arriving together share one `Forecaster.predict` call."""
     check_batch_size(len(request.rows), max_batch_rows)
     loaded = registry.get(request.model, request.version)  # grabbed once: hot reload-safe
     converted = rows_to_frame(request.rows, loaded.known_stores, max_batch_rows)
     try:
-        predicted = loaded.forecaster.predict(converted.frame)
+        if coalescer is None:
+            predicted = loaded.forecaster.predict(converted.frame)
+        else:
+            predicted = coalescer.predict(loaded.forecaster, converted,
+                                          f"model {loaded.name} {loaded.version}")
     except ValueError as exc:
-        # The model's own input checks (e.g. a date beyond its calendar) name row and column.
+        # The model's own input checks (a date outside the LSTM's horizon or the tree's calendar,
+        # a bad 0/1 value, ...) are request problems: INVALID_ARGUMENT, and the server serves on.
         logger.warning("model %s %s refused %d rows: %s", loaded.name, loaded.version,
                        len(converted.dates), exc)
-        raise InvalidArgument(f"rows: model {loaded.name!r} cannot forecast them: {exc}") from exc
+        raise InvalidArgument(model_refusal(loaded.name, loaded.version, str(exc))) from exc
     return predictions_to_response(loaded.name, loaded.version, converted, predicted)
+
+
+# Forecaster messages start "row 3: Date ..." or "row 3: column 'Promo' = ..." (Kaggle names).
+_MODEL_ROW_ERROR = re.compile(r"^row (\d+): (?:column )?'?([A-Za-z]+)'?")
+_PROTO_FIELD = {
+    "Store": "store", "Date": "date", "DayOfWeek": "day_of_week", "Open": "open",
+    "Promo": "promo", "StateHoliday": "state_holiday", "SchoolHoliday": "school_holiday",
+}
+
+
+def model_refusal(model: str, version: str, message: str) -> str:
+    """The model's ValueError message in the server's own `rows[i].field: ...` form when it names
+    a row and a request column (the frame the model saw is in request order), else as is."""
+    match = _MODEL_ROW_ERROR.match(message)
+    if match and match.group(2) in _PROTO_FIELD:
+        where = f"rows[{match.group(1)}].{_PROTO_FIELD[match.group(2)]}"
+        return f"{where}: model {model!r} ({version}) cannot forecast this row: {message}"
+    return f"rows: model {model!r} ({version}) cannot forecast them: {message}"
 
 
 def info_to_proto(info: dict[str, Any]) -> forecast_pb2.ModelInfo:
@@ -58,15 +85,17 @@ def model_info(
 class ForecastServicer(forecast_pb2_grpc.ForecastServiceServicer):
     """Maps the plain functions above onto gRPC, and their exceptions onto status codes."""
 
-    def __init__(self, registry: ModelRegistry, max_batch_rows: int) -> None:
+    def __init__(self, registry: ModelRegistry, max_batch_rows: int,
+                 coalesce_max_rows: int = 0) -> None:
         self._registry = registry
         self._max_batch_rows = max_batch_rows
+        self.coalescer = Coalescer(coalesce_max_rows) if coalesce_max_rows > 0 else None
 
     def Predict(  # noqa: N802 - gRPC method name
         self, request: forecast_pb2.PredictRequest, context: grpc.ServicerContext
     ) -> forecast_pb2.PredictResponse:
         try:
-            return predict(self._registry, request, self._max_batch_rows)
+            return predict(self._registry, request, self._max_batch_rows, self.coalescer)
         except ServingError as exc:
             context.abort(exc.code, exc.message)
         except Exception as exc:  # noqa: BLE001 - a model bug must not kill the server

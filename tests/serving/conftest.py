@@ -56,13 +56,17 @@ def fake_catalog(fake_workspace: Path) -> tuple[Any, dict]:
 
 @dataclass
 class ServedModel:
-    """What the end-to-end tests serve: a workspace whose catalog holds the `tree` model."""
+    """What the end-to-end tests serve: a workspace whose catalog holds the `tree` model (and,
+    when trained through the pipelines, the `lstm` model)."""
 
     workspace: Path
     dataset: str
     rows: pd.DataFrame  # Kaggle test.csv-format rows the model can forecast (with Id)
     stores: frozenset[int]
     batch_predictions: pd.DataFrame | None  # Id, Sales, lower, upper of the batch pipeline
+    # the `lstm` model, trained through the lstm_model pipeline in the same workspace
+    lstm_batch_predictions: pd.DataFrame | None = None  # Id, Sales, lower, upper
+    lstm_valid_dates: tuple[str, str] | None = None  # first, last date the LSTM forecasts
 
     def catalog(self) -> Any:
         from grpc_server.registry import load_project_catalog
@@ -90,15 +94,31 @@ def _fake_served_model(root: Path) -> ServedModel:
 SMALL_TREE_PARAMS = {
     "tree_model": {
         "refit_on_full_data": False,
-        "models": {"xgboost": {"n_estimators": 25}, "random_forest": {"n_estimators": 4}},
+        # n_jobs 1: sklearn's threaded forest sums trees in thread order, so two identical
+        # requests could differ in the last bits (the gRPC/REST comparison below is exact)
+        "models": {"xgboost": {"n_estimators": 25},
+                   "random_forest": {"n_estimators": 4, "n_jobs": 1}},
         "loss_comparison": {"enabled": False},
         "permutation_importance": {"n_rows": 300, "n_repeats": 1},
     }
 }
 
 
-def _tree_served_model(root: Path) -> ServedModel:
-    """Train the real tree model through the project's pipelines on small synthetic data."""
+# Shrinks the lstm_model pipeline to a few seconds; still the real LSTMForecaster. horizon_days
+# covers the synthetic test.csv (1..48 days after the end of train); validation_weeks stays 6 so
+# the pipeline's model comparison sees the same window as tree_model's.
+SMALL_LSTM_PARAMS = {
+    "lstm_model": {
+        "window_days": 14, "horizon_days": 60, "lstm_units": [8, 8], "store_embedding_dim": 2,
+        "dense_units": [16, 8], "targets_per_window": 8, "anchor_stride_days": 14,
+        "epochs": 2, "batch_size": 256, "stationarity": {"max_stores": 2, "nlags": 14},
+    }
+}
+
+
+def _trained_served_model(root: Path) -> ServedModel:
+    """Train the real tree and LSTM models through the project's pipelines on small synthetic
+    data (20 stores), as `kedro run` would."""
     from rossmann_kedro.workspace import run_pipeline
 
     ws = make_workspace(root / "ws")
@@ -109,15 +129,24 @@ def _tree_served_model(root: Path) -> ServedModel:
     run_pipeline(ws, "data_processing")
     run_pipeline(ws, "feature_engineering")
     run_pipeline(ws, "tree_model", params=SMALL_TREE_PARAMS)
+    run_pipeline(ws, "lstm_model", params=SMALL_LSTM_PARAMS)
     raw = pd.read_csv(ws / "data" / "01_raw" / "synthetic" / "test.csv",
                       dtype={"StateHoliday": str})
-    batch = pd.read_parquet(ws / "data" / "07_model_output" / "tree_test_predictions.parquet")
+    out = ws / "data" / "07_model_output"
+    batch = pd.read_parquet(out / "tree_test_predictions.parquet")
+    lstm_batch = pd.read_parquet(out / "lstm_test_predictions.parquet")
     stores = pd.read_parquet(ws / "data" / "02_intermediate" / "stores_clean.parquet")["Store"]
+    sales_end = pd.read_parquet(ws / "data" / "02_intermediate" / "sales_clean.parquet",
+                                columns=["Date"])["Date"].max()
+    horizon = SMALL_LSTM_PARAMS["lstm_model"]["horizon_days"]
+    valid = (str((sales_end + pd.Timedelta(days=1)).date()),
+             str((sales_end + pd.Timedelta(days=horizon)).date()))
     return ServedModel(ws, "tree_forecaster", raw, frozenset(int(s) for s in stores),
-                       batch[["Id", "Sales", "lower", "upper"]])
+                       batch[["Id", "Sales", "lower", "upper"]],
+                       lstm_batch[["Id", "Sales", "lower", "upper"]], valid)
 
 
 @pytest.fixture(scope="session")
 def served_model(tmp_path_factory) -> ServedModel:
-    """The real tree model, trained once per test session (about 15 s)."""
-    return _tree_served_model(tmp_path_factory.mktemp("served"))
+    """The real tree and LSTM models, trained once per test session (about 15 s)."""
+    return _trained_served_model(tmp_path_factory.mktemp("served"))

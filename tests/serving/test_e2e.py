@@ -273,6 +273,106 @@ def test_parity_with_batch_pipeline(stack, served_model) -> None:
         np.testing.assert_allclose(merged[col], merged[f"{col}_batch"], rtol=1e-6, atol=1e-9)
 
 
+def lstm_rows(served_model) -> pd.DataFrame:
+    if served_model.lstm_batch_predictions is None:
+        pytest.skip("no LSTM in this workspace")
+    return served_model.rows.loc[served_model.rows["Id"].isin(
+        served_model.lstm_batch_predictions["Id"])].reset_index(drop=True)
+
+
+def test_lstm_predict_model_info_and_rest(stack, served_model) -> None:
+    rows = lstm_rows(served_model).head(100)
+    with ForecastClient(stack["grpc"]) as client:
+        preds = client.predict(rows, model="lstm")
+        info = {m["name"]: m for m in client.info()}
+    assert preds.attrs["model"] == "lstm" and preds["Id"].tolist() == rows["Id"].tolist()
+    closed = (rows["Open"] == 0).to_numpy()
+    assert closed.any() and (preds.loc[closed, ["Sales", "lower", "upper"]] == 0).all().all()
+    assert (preds.loc[~closed, "Sales"] > 0).all()
+    assert (preds["lower"] <= preds["Sales"]).all() and (preds["Sales"] <= preds["upper"]).all()
+
+    assert set(info) == {"tree", "lstm"}
+    for m in info.values():
+        assert m["status"] == "SERVING" and m["version"] in m["versions_on_disk"], m
+        assert m["trained_at"] and m["train_start"] and m["train_end"], m
+        assert all(m["metrics"][k] > 0 for k in ("rmspe", "rmse", "mae")), m
+        assert 0 < m["interval_level"] < 1 and m["feature_names"] and m["n_stores"] > 0
+    lstm = info["lstm"]
+    assert lstm["dataset"] == "lstm_forecaster" and lstm["version"] == preds.attrs["version"]
+    assert lstm["train_end"] == (pd.Timestamp(served_model.lstm_valid_dates[0])
+                                 - pd.Timedelta(days=1)).strftime("%Y-%m-%d")
+    assert any(f.startswith("window:") for f in lstm["feature_names"])
+
+    with httpx.Client(base_url=stack["http"], timeout=30) as http:
+        resp = http.post("/predict", json={"model": "lstm", "instances": rest_instances(rows)})
+        assert resp.status_code == 200, resp.text
+        body = resp.json()
+        assert body["model"] == "lstm" and body["version"] == lstm["version"]
+        got = pd.DataFrame(body["predictions"])
+        for col in ("Sales", "lower", "upper"):  # same numbers as gRPC (JSON floats round-trip)
+            np.testing.assert_array_equal(got[col], preds[col])
+        models = {m["name"]: m for m in http.get("/model").json()["models"]}
+        assert models["lstm"]["status"] == "SERVING"
+        assert models["lstm"]["version"] == lstm["version"]
+        assert http.get("/model", params={"model": "lstm"}).json()["models"][0]["name"] == "lstm"
+
+
+def test_lstm_parity_with_batch_pipeline(stack, served_model) -> None:
+    """Served LSTM predictions for the test rows == lstm_test_predictions (batch pipeline)."""
+    rows = lstm_rows(served_model)
+    batch = served_model.lstm_batch_predictions
+    assert len(rows) == len(batch)
+    with ForecastClient(stack["grpc"]) as client:
+        served = client.predict(rows, model="lstm")
+        single = pd.concat([client.predict(rows.iloc[[i]], model="lstm")  # one row per call
+                            for i in range(0, len(rows), max(1, len(rows) // 25))])
+    for got in (served, single):
+        merged = got.merge(batch, on="Id", suffixes=("", "_batch"), validate="1:1")
+        assert len(merged) == len(got)
+        for col in ("Sales", "lower", "upper"):
+            np.testing.assert_allclose(merged[col], merged[f"{col}_batch"], rtol=1e-6, atol=1e-9)
+
+
+def test_model_refusals_are_invalid_argument_for_both_models(stack, stub, served_model) -> None:
+    """What only the model can check (the LSTM's horizon, the tree's calendar) comes back as
+    INVALID_ARGUMENT / 400 naming the row and field; the server keeps serving."""
+    lstm_rows(served_model)  # skips without an LSTM
+    first, last = served_model.lstm_valid_dates
+    beyond = str((pd.Timestamp(last) + pd.Timedelta(days=1)).date())
+    before = str((pd.Timestamp(first) - pd.Timedelta(days=1)).date())
+    store = int(lstm_rows(served_model)["Store"].iloc[0])
+    cases = [  # (model, date of row 1, message parts)
+        ("lstm", beyond, ["rows[1].date: model 'lstm'", f"row 1: Date {beyond} is more than 60 "
+                          "days after the end of the model's history", f"{first}..{last}"]),
+        ("lstm", before, ["rows[1].date: model 'lstm'", f"row 1: Date {before} is not after"]),
+        ("tree", "2030-01-01", ["rows[1].date: model 'tree'", "row 1: Date 2030-01-01 outside"]),
+    ]
+    good = good_row(served_model, store=store, date=first)
+    for model, day, parts in cases:
+        request = pb.PredictRequest(model=model, rows=[good, good_row(served_model, store=store,
+                                                                      date=day)])
+        with pytest.raises(grpc.RpcError) as err:
+            stub.Predict(request, timeout=10)
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT, err.value.details()
+        assert all(part in err.value.details() for part in parts), err.value.details()
+        ok = stub.Predict(pb.PredictRequest(model=model, rows=[good]), timeout=10)
+        assert ok.model == model and ok.predictions[0].sales > 0
+
+    instance = {"Store": store, "Date": beyond, "Promo": 0, "StateHoliday": "0",
+                "SchoolHoliday": 0}
+    with httpx.Client(base_url=stack["http"], timeout=30) as http:
+        resp = http.post("/predict", json={"model": "lstm", "instances": [instance]})
+        assert resp.status_code == 400, resp.text
+        assert resp.json()["code"] == 3
+        assert resp.json()["message"].startswith("rows[0].date: model 'lstm'")
+        resp = http.post("/predict", json={"model": "tree",
+                                           "instances": [{**instance, "Date": "2030-01-01"}]})
+        assert resp.status_code == 400 and "rows[0].date: model 'tree'" in resp.json()["message"]
+        resp = http.post("/predict", json={"model": "lstm", "instances": [
+            {**instance, "Date": first}]})
+        assert resp.status_code == 200 and resp.json()["model"] == "lstm"
+
+
 def _wait_for(predicate, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -12,6 +12,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from grpc_server.registry import ModelRegistry
 from grpc_server.server import ServingConfig, start_server
+from grpc_server.servicer import model_refusal
 from rossmann.v1 import forecast_pb2 as pb
 from rossmann.v1 import forecast_pb2_grpc as pbg
 from tests.serving.conftest import FAKE_DATASET, save_version, version_ts
@@ -47,7 +48,9 @@ def test_health_errors_and_drain(fake_catalog) -> None:
 
             for store, code, text in [
                 (5, grpc.StatusCode.INTERNAL, "prediction failed: RuntimeError: boom"),
-                (6, grpc.StatusCode.INVALID_ARGUMENT, "cannot forecast them: row 0: Date"),
+                (6, grpc.StatusCode.INVALID_ARGUMENT,
+                 "rows[0].date: model 'tree' (2025-01-01T00.00.00.000Z) cannot forecast this "
+                 "row: row 0: Date 2031-01-01 outside"),
             ]:
                 with pytest.raises(grpc.RpcError) as err:
                     stub.Predict(_request(store))
@@ -59,3 +62,16 @@ def test_health_errors_and_drain(fake_catalog) -> None:
     finally:
         running.stop()
     assert registry._thread is None  # noqa: SLF001 - the poller stopped with the server
+
+
+@pytest.mark.parametrize(("message", "expected"), [
+    ("row 3: Date 2016-01-01 is more than 100 days after", "rows[3].date: model 'lstm' (v1) "
+     "cannot forecast this row: row 3: Date 2016-01-01 is more than 100 days after"),
+    ("row 0: column 'Promo' = 2 not in (0, 1)", "rows[0].promo: model 'lstm' (v1)"),
+    ("row 12: StateHoliday 'x' not in", "rows[12].state_holiday: "),
+    ("row 1: Store 99 is unknown to the LSTM model", "rows[1].store: "),
+    ("rows lack columns ['Promo']", "rows: model 'lstm' (v1) cannot forecast them: rows lack"),
+    ("row 2: Colour is wrong", "rows: model 'lstm' (v1) cannot forecast them: row 2: Colour"),
+])
+def test_model_refusals_name_the_request_row_and_field(message: str, expected: str) -> None:
+    assert model_refusal("lstm", "v1", message).startswith(expected)
