@@ -15,7 +15,7 @@ from .conftest import planted_tables
 def grid():
     sales, _, _ = planted_tables(n_stores=3, days=200)
     # a closed Sunday-like gap and a missing stretch, so validity is not trivially all-true
-    sales.loc[(sales["Store"] == 2) & (sales["Date"].dt.dayofweek == 6), ["Open", "Sales"]] = 0
+    sales.loc[(sales["Store"] == 2) & (sales["Date"].dt.day_of_week == 6), ["Open", "Sales"]] = 0
     sales = sales.loc[~((sales["Store"] == 3) & sales["Date"].between("2014-03-01", "2014-03-20"))]
     return ts.build_grid(sales)
 

@@ -283,7 +283,7 @@ def seasonality(trading: pd.DataFrame, params: dict[str, Any]) -> tuple[
         weekly["all"] = df.groupby("DayOfWeek")["SalesIndex"].mean()
         weekly["days"] = df.groupby("DayOfWeek").size()
 
-        week_start = df["Date"] - pd.to_timedelta(df["Date"].dt.dayofweek, unit="D")
+        week_start = df["Date"] - pd.to_timedelta(df["Date"].dt.day_of_week, unit="D")
         trend = (df.assign(Week=week_start).groupby("Week")
                  .agg(mean_sales_index=("SalesIndex", "mean"), mean_sales=("Sales", "mean"),
                       stores=("Store", "nunique")).reset_index())
