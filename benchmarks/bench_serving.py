@@ -243,6 +243,61 @@ async def _sustained(target: str, requests: list[pb.PredictRequest], duration: f
     return lat, ok, errors, elapsed
 
 
+def _sustained_worker(target: str, requests: list[bytes], duration: float, concurrency: int,
+                      start_at: float, out) -> None:
+    """One load-generator process (see --load-processes): its own event loop and channels."""
+    reqs = [pb.PredictRequest.FromString(b) for b in requests]
+    time.sleep(max(0.0, start_at - time.time()))
+    lat, ok, errors, elapsed = asyncio.run(_sustained(target, reqs, duration, concurrency))
+    out.put((lat, ok, errors, elapsed))
+
+
+def sustained_run(target: str, requests: list[pb.PredictRequest], duration: float,
+                  concurrency: int, processes: int) -> tuple[list[float], int, int, float]:
+    """`_sustained` in this process (processes=1), or split over `processes` load-generator
+    processes (a Python client costs about as much CPU per call as the server: one process
+    can be the bottleneck rather than the server)."""
+    if processes <= 1:
+        return asyncio.run(_sustained(target, requests, duration, concurrency))
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    out = ctx.Queue()
+    blobs = [r.SerializeToString() for r in requests]
+    start_at = time.time() + 3.0  # all start together, after the spawn/import cost
+    per = [concurrency // processes + (i < concurrency % processes) for i in range(processes)]
+    workers = [ctx.Process(target=_sustained_worker,
+                           args=(target, blobs[i::processes], duration, c, start_at, out))
+               for i, c in enumerate(per)]
+    for w in workers:
+        w.start()
+    parts = [out.get(timeout=duration + 120) for _ in workers]
+    for w in workers:
+        w.join()
+    lat = [x for p in parts for x in p[0]]
+    return (lat, sum(p[1] for p in parts), sum(p[2] for p in parts),
+            max(p[3] for p in parts))
+
+
+def _cpu_and_parent(pid: int) -> tuple[float, int]:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0, -1
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), int(fields[1])
+
+
+def children(pid: int) -> list[int]:
+    """Live child processes of `pid` (the workers of `serve --processes N`)."""
+    return [int(e.name) for e in Path("/proc").iterdir()
+            if e.name.isdigit() and int(e.name) != pid and _cpu_and_parent(int(e.name))[1] == pid]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process and its live child processes (server workers)."""
+    return _cpu_and_parent(pid)[0] + sum(_cpu_and_parent(c)[0] for c in children(pid))
+
+
 def _best_ms(fn, n: int = 200) -> float:
     for _ in range(min(20, n)):
         fn()
@@ -328,6 +383,8 @@ def main() -> None:
     ap.add_argument("--sustained-models", default="tree",
                     help="models with a sustained run (comma-separated; '' = none)")
     ap.add_argument("--concurrency", type=int, default=8, help="sustained run, calls in flight")
+    ap.add_argument("--load-processes", type=int, default=1,
+                    help="sustained run: load-generator processes sharing --concurrency")
     ap.add_argument("--server-threads", type=int, default=8)
     ap.add_argument("--server-processes", type=int, default=1)
     ap.add_argument("--profile-only", action="store_true",
@@ -372,11 +429,20 @@ def main() -> None:
             bench_batch(target, url, mrows, args.batch_reps, ws, model)
         for model in sustained:
             print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
-            lat, ok, errors, elapsed = asyncio.run(
-                _sustained(target, requests[model], args.duration, args.concurrency))
-            print(f"[{model}] sustained gRPC single rows, {args.concurrency} in flight, "
-                  f"{elapsed:.0f} s: {ok / elapsed:,.0f} req/s, {errors} errors; {stats(lat)}")
-        print(f"server peak RSS {peak_rss_mb(server.pid):.0f} MB; gateway "
+            cpu0 = cpu_seconds(server.pid), time.perf_counter()
+            lat, ok, errors, elapsed = sustained_run(target, requests[model], args.duration,
+                                                     args.concurrency, args.load_processes)
+            busy = (cpu_seconds(server.pid) - cpu0[0]) / (time.perf_counter() - cpu0[1])
+            print(f"[{model}] sustained gRPC single rows, {args.concurrency} in flight from "
+                  f"{args.load_processes} load process(es), {elapsed:.0f} s: "
+                  f"{ok / elapsed:,.0f} req/s, {errors} errors; {stats(lat)}; "
+                  f"server used {busy:.2f} cores ({1e3 * busy / max(ok / elapsed, 1):.2f} "
+                  "ms CPU per request)")
+        workers = children(server.pid)
+        rss = (f"{peak_rss_mb(server.pid):.0f} MB" if not workers else
+               f"{peak_rss_mb(server.pid):.0f} MB parent + workers "
+               + "/".join(f"{peak_rss_mb(w):.0f}" for w in workers) + " MB")
+        print(f"server peak RSS {rss}; gateway "
               f"{peak_rss_mb(gateway.pid):.0f} MB; load generator "
               f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB; "
               f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")

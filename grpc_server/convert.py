@@ -69,7 +69,9 @@ def frame_from_columns(parts: Sequence[dict[str, Any]]) -> pd.DataFrame:
             "Promo": cols["Promo"],
             "StateHoliday": pd.array(holiday, dtype="str"),
             "SchoolHoliday": cols["SchoolHoliday"],
-        }
+        },
+        # the arrays are this request's own (built in rows_to_frame): no need to copy them
+        index=pd.RangeIndex(len(cols["Store"])), copy=False,
     )
 
 

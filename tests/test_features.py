@@ -13,6 +13,7 @@ from rossmann_kedro.features import (
     FeatureContext,
     FeatureTransformer,
     build_features,
+    feature_matrix,
 )
 from rossmann_kedro.features import calendar as cal
 from rossmann_kedro.pipelines.data_processing import nodes as dp
@@ -79,6 +80,25 @@ def test_batch_and_row_by_row_features_are_identical(tables, context) -> None:
     pd.testing.assert_frame_equal(batch, single)
     shuffled = build_features(picked.sample(frac=1.0, random_state=1), context)
     pd.testing.assert_frame_equal(batch, shuffled.loc[batch.index])
+
+
+def test_feature_matrix_and_its_per_context_tables(tables, context, cutoff) -> None:
+    """`feature_matrix` (the serving path) is `build_features` without the DataFrame; its lookup
+    tables of date-only features equal the calendar functions, and belong to one context."""
+    rows = _request_rows(tables["test"])
+    X = build_features(rows, context)
+    np.testing.assert_array_equal(feature_matrix(rows, context).T, X.to_numpy())
+    days = cal.to_day_numbers(rows["Date"])
+    assert X["Year"].tolist() == cal.year_of(days).tolist()
+    assert X["WeekOfYear"].tolist() == cal.iso_week_of(days).tolist()
+    until, since = cal.distance_to_yearly(days, cal.easter_day, 60)
+    assert X["days_until_easter"].tolist() == until.tolist()
+    assert X["days_since_easter"].tolist() == since.tolist()
+    short = FeatureContext.fit(tables["sales"], tables["stores"], calendar_rows=tables["test"],
+                               train_end=cutoff, params={"yearly_cap_days": 5})
+    capped = build_features(rows, short)["days_until_easter"]
+    assert capped.tolist() == np.minimum(until, 5).tolist() and capped.max() == 5
+    assert build_features(rows, context)["days_until_easter"].max() > 5  # not the other's table
 
 
 def test_features_of_day_d_ignore_everything_after_d(tables, cutoff) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -19,9 +20,17 @@ pytestmark = pytest.mark.slow
 
 
 def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free loopback port below 49151: Kedro-Viz refuses the OS's ephemeral range above it."""
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.randrange(20000, 49000)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port found in 20000..49000")
 
 
 def _stop(proc: subprocess.Popen) -> None:

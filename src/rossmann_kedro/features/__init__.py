@@ -6,11 +6,17 @@
 See `build.py` for why the result is batch-independent and leakage-free.
 """
 
-from .build import CONTINUOUS_FEATURES, FEATURE_NAMES, REQUIRED_COLUMNS, build_features
+from .build import (
+    CONTINUOUS_FEATURES,
+    FEATURE_NAMES,
+    REQUIRED_COLUMNS,
+    build_features,
+    feature_matrix,
+)
 from .context import FeatureContext
 from .transformer import FeatureTransformer
 
 __all__ = [
     "CONTINUOUS_FEATURES", "FEATURE_NAMES", "REQUIRED_COLUMNS", "FeatureContext",
-    "FeatureTransformer", "build_features",
+    "FeatureTransformer", "build_features", "feature_matrix",
 ]

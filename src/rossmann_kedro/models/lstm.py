@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import time
 from datetime import datetime, timezone
 from typing import Any
@@ -570,13 +571,32 @@ class LSTMForecaster:
             open_ = np.ones(len(rows), bool)
         out = np.zeros((len(rows), 3), dtype=np.float64)
         if open_.any():
-            sub = rows if open_.all() else rows.loc[open_]
-            pred_log = self.predict_log(sub, pos[open_], lead[open_])
+            if open_.all():
+                pred_log = self.predict_log(rows, pos, lead)
+            else:
+                try:
+                    pred_log = self.predict_log(rows.loc[open_], pos[open_], lead[open_])
+                except ValueError as exc:
+                    # build_features saw the open rows only: name the row in `rows` instead
+                    raise _renumber_row_error(exc, np.flatnonzero(open_)) from exc
             lo, hi = self.interval.bounds(stores[open_], pred_log, lead[open_])
             sales = np.expm1(pred_log)
             # the band always contains the point forecast (a biased calibration could shift it)
             out[open_] = np.column_stack([sales, np.minimum(lo, sales), np.maximum(hi, sales)])
         return pd.DataFrame(out, index=rows.index, columns=list(PREDICTION_COLUMNS))
+
+
+_ROW_ERROR = re.compile(r"^row (\d+):")
+
+
+def _renumber_row_error(exc: ValueError, positions: np.ndarray) -> ValueError:
+    """`exc` with its leading "row i:" (i counted in a subset of the rows) replaced by the row's
+    position in the full input, `positions[i]`; other messages unchanged."""
+    message = str(exc)
+    match = _ROW_ERROR.match(message)
+    if match is None or int(match.group(1)) >= len(positions):
+        return ValueError(message)
+    return ValueError(f"row {int(positions[int(match.group(1))])}:{message[match.end():]}")
 
 
 # --------------------------------------------------------------------------------------------

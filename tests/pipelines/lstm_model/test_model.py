@@ -74,6 +74,20 @@ def test_unknown_store_and_missing_column_are_rejected(tiny_forecaster) -> None:
         model.predict(row.drop(columns="Promo").assign(Store=1))
 
 
+def test_a_bad_value_after_a_closed_row_is_reported_at_its_request_row(tiny_forecaster) -> None:
+    # only open rows reach build_features; its "row i" must still count all request rows
+    model, cutoff = tiny_forecaster
+    rows = pd.DataFrame({"Store": [1, 2, 3, 4], "Date": [cutoff + pd.Timedelta(days=1)] * 4,
+                         "Open": [0, 0, 1, 1], "Promo": [0, 0, 0, 2],
+                         "StateHoliday": ["0"] * 4, "SchoolHoliday": [0] * 4})
+    with pytest.raises(ValueError, match=r"^row 3: column 'Promo' = 2 not in \(0, 1\)$"):
+        model.predict(rows)
+    with pytest.raises(ValueError, match=r"^row 2: StateHoliday 'x'"):
+        model.predict(rows.assign(Promo=0, StateHoliday=["0", "0", "x", "0"]))
+    with pytest.raises(ValueError, match=r"^row 1: column 'Promo'"):   # all open: as it was
+        model.predict(rows.assign(Open=1, Promo=[0, 3, 0, 0]))
+
+
 def test_pickle_round_trip_and_row_by_row_parity(planted, tiny_forecaster) -> None:
     sales, stores, test = planted
     model, cutoff = tiny_forecaster

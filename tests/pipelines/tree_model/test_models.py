@@ -64,5 +64,10 @@ def test_numpy_trees_equal_xgboost_exactly() -> None:
     model = XGBRegressor(n_estimators=40, max_depth=6, tree_method="hist", n_jobs=1).fit(X, y)
     booster = model.get_booster()
     trees = _NumpyTrees(booster)
-    got = np.concatenate([trees.predict(X[i:i + 7]) for i in range(0, len(X), 7)])
-    np.testing.assert_array_equal(got.astype(np.float32), booster.inplace_predict(X))
+    want = booster.inplace_predict(X)
+    for size in (1, 7, 128):  # one row, a few, the largest batch _FastScorer sends here
+        got = np.concatenate([trees.predict(X[i:i + size]) for i in range(0, len(X), size)])
+        np.testing.assert_array_equal(got.astype(np.float32), want)
+    no_nan = np.nan_to_num(X[:64])  # the walk skips the missing-value rule when nothing is NaN
+    np.testing.assert_array_equal(trees.predict(no_nan).astype(np.float32),
+                                  booster.inplace_predict(no_nan))
