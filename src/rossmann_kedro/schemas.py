@@ -25,39 +25,33 @@ def _day_of_week_matches_date(df: pd.DataFrame) -> pd.Series:
     return df["Date"].isna() | (df["DayOfWeek"] == df["Date"].dt.day_of_week + 1)
 
 
-TRAIN_SCHEMA = pa.DataFrameSchema(
-    {
+def _store_day_schema(name: str, extra: dict[str, pa.Column], open_nullable: bool) -> pa.DataFrameSchema:
+    """train.csv and test.csv share the store-day columns and row checks."""
+    columns = {
         "Store": _int(pa.Check.ge(1)),
         "DayOfWeek": _int(pa.Check.in_range(1, 7)),
         "Date": _DATE,
-        "Sales": _int(pa.Check.ge(0)),
-        "Customers": _int(pa.Check.ge(0)),
-        "Open": _int(_BINARY),
+        "Open": _int(_BINARY, nullable=open_nullable),
         "Promo": _int(_BINARY),
         "StateHoliday": pa.Column(str, pa.Check.isin(STATE_HOLIDAYS)),
         "SchoolHoliday": _int(_BINARY),
-    },
-    checks=[pa.Check(_day_of_week_matches_date, name="DayOfWeek matches Date", ignore_na=False)],
-    unique=["Store", "Date"],
-    strict=False,
-    name="train",
-)
+        **extra,
+    }
+    return pa.DataFrameSchema(
+        columns,
+        checks=[pa.Check(_day_of_week_matches_date, name="DayOfWeek matches Date", ignore_na=False)],
+        unique=["Store", "Date"],
+        strict=False,
+        name=name,
+    )
 
-TEST_SCHEMA = pa.DataFrameSchema(
-    {
-        "Id": pa.Column("int64", pa.Check.ge(1), coerce=True, unique=True),
-        "Store": _int(pa.Check.ge(1)),
-        "DayOfWeek": _int(pa.Check.in_range(1, 7)),
-        "Date": _DATE,
-        "Open": _int(_BINARY, nullable=True),  # store 622 has blanks in the real file
-        "Promo": _int(_BINARY),
-        "StateHoliday": pa.Column(str, pa.Check.isin(STATE_HOLIDAYS)),
-        "SchoolHoliday": _int(_BINARY),
-    },
-    checks=[pa.Check(_day_of_week_matches_date, name="DayOfWeek matches Date", ignore_na=False)],
-    unique=["Store", "Date"],
-    strict=False,
-    name="test",
+
+TRAIN_SCHEMA = _store_day_schema(
+    "train", {"Sales": _int(pa.Check.ge(0)), "Customers": _int(pa.Check.ge(0))}, open_nullable=False
+)
+# store 622 has blank Open values in the real test.csv
+TEST_SCHEMA = _store_day_schema(
+    "test", {"Id": pa.Column("int64", pa.Check.ge(1), coerce=True, unique=True)}, open_nullable=True
 )
 
 STORE_SCHEMA = pa.DataFrameSchema(
@@ -80,6 +74,12 @@ STORE_SCHEMA = pa.DataFrameSchema(
 
 # For table-level row checks: which columns to show in the error's examples.
 ROW_CHECK_COLUMNS = {"DayOfWeek matches Date": ["DayOfWeek", "Date"]}
+
+
+# Kaggle's column order, used for the validated outputs.
+TRAIN_COLUMNS = ["Store", "DayOfWeek", "Date", "Sales", "Customers", "Open", "Promo", "StateHoliday",
+                 "SchoolHoliday"]
+TEST_COLUMNS = ["Id", "Store", "DayOfWeek", "Date", "Open", "Promo", "StateHoliday", "SchoolHoliday"]
 
 
 class DataValidationError(ValueError):

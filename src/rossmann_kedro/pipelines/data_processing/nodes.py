@@ -10,7 +10,9 @@ import pandas as pd
 
 from rossmann_kedro.schemas import (
     STORE_SCHEMA,
+    TEST_COLUMNS,
     TEST_SCHEMA,
+    TRAIN_COLUMNS,
     TRAIN_SCHEMA,
     DataValidationError,
     validate_table,
@@ -50,14 +52,18 @@ def _log_types(name: str, before: pd.DataFrame, after: pd.DataFrame) -> None:
     )
 
 
+def _validate_store_days(raw: pd.DataFrame, name: str, schema, columns: list[str]) -> pd.DataFrame:
+    source = _source(raw, f"{name}.csv")
+    df = _normalise_state_holiday(_normalise_text(raw, ["SchoolHoliday"]))
+    out = validate_table(df, schema, source)
+    out = out[columns].sort_values(["Store", "Date"], ignore_index=True)
+    _log_types(name, raw, out)
+    return out
+
+
 def validate_train(raw_train: pd.DataFrame) -> pd.DataFrame:
     """Check train.csv against its schema and return it with proper types, dates parsed once."""
-    source = _source(raw_train, "train.csv")
-    df = _normalise_state_holiday(_normalise_text(raw_train, ["SchoolHoliday"]))
-    out = validate_table(df, TRAIN_SCHEMA, source)
-    out = out[list(TRAIN_SCHEMA.columns)].sort_values(["Store", "Date"], ignore_index=True)
-    _log_types("train", raw_train, out)
-    return out
+    return _validate_store_days(raw_train, "train", TRAIN_SCHEMA, TRAIN_COLUMNS)
 
 
 def validate_store(raw_store: pd.DataFrame) -> pd.DataFrame:
@@ -72,12 +78,7 @@ def validate_store(raw_store: pd.DataFrame) -> pd.DataFrame:
 
 def validate_test(raw_test: pd.DataFrame) -> pd.DataFrame:
     """Check test.csv against its schema; Open may be missing (filled later)."""
-    source = _source(raw_test, "test.csv")
-    df = _normalise_state_holiday(_normalise_text(raw_test, ["SchoolHoliday"]))
-    out = validate_table(df, TEST_SCHEMA, source)
-    out = out[list(TEST_SCHEMA.columns)].sort_values(["Store", "Date"], ignore_index=True)
-    _log_types("test", raw_test, out)
-    return out
+    return _validate_store_days(raw_test, "test", TEST_SCHEMA, TEST_COLUMNS)
 
 
 def check_store_coverage(train: pd.DataFrame, store: pd.DataFrame, test: pd.DataFrame) -> dict[str, Any]:
