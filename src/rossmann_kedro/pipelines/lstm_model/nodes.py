@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from rossmann_kedro import timeseries as ts
+from rossmann_kedro.models.batch import scoring_outputs
 from rossmann_kedro.models.lstm import LSTMForecaster, train_network, validation_report
 
 logger = logging.getLogger(__name__)
@@ -131,13 +132,7 @@ def predict_test(lstm_forecaster: LSTMForecaster,
                        int((~known).sum()), test_clean.loc[~known, "Store"].nunique())
     rows = test_clean.loc[known]
     pred = lstm_forecaster.predict(rows)
-    predictions = pd.concat([rows[["Id", "Store", "Date", "Open"]].reset_index(drop=True),
-                             pred.reset_index(drop=True)], axis=1)
-    submission = predictions[["Id", "Sales"]].sort_values("Id").reset_index(drop=True)
-    logger.info("LSTM scored %d test rows (%d open) in %.2fs; mean open-day Sales %.0f",
-                len(predictions), int((predictions["Open"] == 1).sum()),
-                time.perf_counter() - t0, predictions.loc[predictions["Open"] == 1, "Sales"].mean())
-    return submission, predictions
+    return scoring_outputs(rows, pred, t0, "LSTM")
 
 
 def compare_all_models(tree_model_metrics: dict[str, Any], lstm_metrics: dict[str, Any]):

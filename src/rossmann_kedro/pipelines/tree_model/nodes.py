@@ -19,6 +19,7 @@ from sklearn.pipeline import Pipeline
 
 from rossmann_kedro.features import FEATURE_NAMES, FeatureContext
 from rossmann_kedro.models import metrics as mx
+from rossmann_kedro.models.batch import scoring_outputs
 from rossmann_kedro.models.intervals import (
     ConformalLogInterval,
     coverage,
@@ -309,11 +310,4 @@ def predict_test(tree_forecaster: TreeForecaster,
     if diff > 1e-6:
         raise RuntimeError(f"fast scoring path differs from Pipeline.predict by {diff:.2e}")
     logger.info("Fast scoring path = Pipeline.predict (max relative difference %.1e)", diff)
-    predictions = pd.concat(
-        [test_clean[["Id", "Store", "Date", "Open"]].reset_index(drop=True),
-         pred.reset_index(drop=True)], axis=1)
-    submission = predictions[["Id", "Sales"]].sort_values("Id").reset_index(drop=True)
-    logger.info("Scored %d test rows (%d open) in %.2fs; mean open-day Sales %.0f",
-                len(predictions), int((predictions["Open"] == 1).sum()),
-                time.perf_counter() - t0, predictions.loc[predictions["Open"] == 1, "Sales"].mean())
-    return submission, predictions
+    return scoring_outputs(test_clean, pred, t0, "tree")
