@@ -4,7 +4,7 @@ https://docs.kedro.org/en/stable/configure/configuration_basics/#configuration""
 
 # Instantiated project hooks. Hooks are executed in a Last-In-First-Out (LIFO) order.
 # DaskClusterHook: a Dask client for runs whose parameters have `scale:` (`--env dask`).
-from rossmann_kedro.scale.hooks import DaskClusterHook  # noqa: E402
+from rossmann_kedro.scale.hooks import DaskClusterHook
 
 HOOKS = (DaskClusterHook(),)
 

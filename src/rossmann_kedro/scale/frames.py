@@ -34,7 +34,7 @@ def quiet_project_logs() -> Iterator[None]:
 
 def empty_like(ddf: dd.DataFrame) -> pd.DataFrame:
     """The zero-row pandas frame with `ddf`'s columns and dtypes."""
-    return ddf._meta  # noqa: SLF001 - Dask's documented way to get a collection's schema
+    return ddf._meta
 
 
 def map_stores(ddf: dd.DataFrame, func: Callable[..., pd.DataFrame], *args: Any,
@@ -48,7 +48,7 @@ def map_stores(ddf: dd.DataFrame, func: Callable[..., pd.DataFrame], *args: Any,
     with quiet_project_logs():
         try:
             meta = _apply(empty_like(ddf), func, *args, **kwargs)
-        except Exception:  # noqa: BLE001 - any failure on an empty frame: use real rows
+        except Exception:
             head = ddf.partitions[0].compute()
             first = head.loc[head["Store"] == head["Store"].iloc[0]]
             meta = _apply(first, func, *args, **kwargs).iloc[:0]

@@ -31,8 +31,8 @@ def _training_rows(model_input: dd.DataFrame, params: dict[str, Any],
                    validation: bool) -> dd.DataFrame:
     """The pandas row filter on every partition (without its optional subsample)."""
     no_sample = {**params, "max_train_rows": None}
-    return model_input.map_partitions(tm._training_rows, no_sample, validation,  # noqa: SLF001
-                                      meta=model_input._meta)  # noqa: SLF001
+    return model_input.map_partitions(tm._training_rows, no_sample, validation,
+                                      meta=model_input._meta)
 
 
 def _sample(model_input: dd.DataFrame, params: dict[str, Any], validation: bool,

@@ -31,7 +31,7 @@ def _transform_part(part: pd.DataFrame, prep, names: list[str]) -> pd.DataFrame:
 def _design(rows: dd.DataFrame, prep) -> tuple[dd.DataFrame, dd.Series]:
     names = list(prep.get_feature_names_out())
     meta = pd.DataFrame({n: pd.Series(dtype=np.float32) for n in names})
-    X = rows.map_partitions(_transform_part, prep, names, meta=meta)  # noqa: N806
+    X = rows.map_partitions(_transform_part, prep, names, meta=meta)
     y = rows["Sales"].map_partitions(lambda s: np.log1p(s.astype(np.float64)),
                                      meta=("Sales", np.float64))
     return X, y
@@ -53,7 +53,7 @@ def fit_xgboost_dask(train: dd.DataFrame, cfg: dict[str, Any], label: str, log_e
     frac = min(1.0, SCALER_SAMPLE_ROWS / n_rows)
     sample = train[FEATURES].sample(frac=frac, random_state=0).compute()
     prep = pipe.named_steps["prep"].fit(sample)
-    X, y = _design(train, prep)  # noqa: N806
+    X, y = _design(train, prep)
     dask_cfg = {k: v for k, v in cfg.items() if k != "n_jobs"}  # threads: each worker's own
     reg = dxgb.DaskXGBRegressor(**dask_cfg)
     reg.client = client
