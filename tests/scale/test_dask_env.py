@@ -15,20 +15,14 @@ import pytest
 from rossmann_kedro.features import FEATURE_NAMES
 from rossmann_kedro.synthetic import write_partitioned
 from rossmann_kedro.workspace import make_workspace, run_pipeline
+from tests.serving.conftest import SMALL_TREE_PARAMS
 
 pytestmark = [pytest.mark.dask, pytest.mark.slow]
 
 PIPELINES = ["data_processing", "feature_engineering", "tree_model"]
-# tree_model shrunk to seconds; refit on all data on, so both XGBoost fits run on the cluster
-SMALL_TREE = {
-    "tree_model": {
-        "refit_on_full_data": True,
-        "models": {"xgboost": {"n_estimators": 40},
-                   "random_forest": {"n_estimators": 4, "n_jobs": 1}},
-        "loss_comparison": {"enabled": False},
-        "permutation_importance": {"n_rows": 300, "n_repeats": 1},
-    }
-}
+# tree_model shrunk to seconds (as for the serving tests), but refitted on all data, so both
+# XGBoost fits of the Dask path run on the cluster
+SMALL_TREE = {"tree_model": {**SMALL_TREE_PARAMS["tree_model"], "refit_on_full_data": True}}
 # the cluster the issue asks for: 2 worker processes (real processes: a task that only works
 # in the driver's memory would fail here), small memory limit, loopback only
 CLUSTER = {"scale": {"cluster": {"address": None, "n_workers": 2, "threads_per_worker": 1,

@@ -102,6 +102,8 @@ class RossmannRawDaskDataset(AbstractDataset[None, Any]):
         raise DatasetError("Raw Rossmann tables are read-only inputs.")
 
     def _exists(self) -> bool:
+        if (self._raw_dir / "train").is_dir():
+            return find_table(self._raw_dir, "store") is not None
         try:
             resolve_raw_source(self._raw_dir)
         except RawDataError:
