@@ -1,30 +1,34 @@
-"""Wiring of the lstm_model pipeline."""
+"""Wiring of the lstm_model pipeline (namespace `lstm_model`)."""
 
 from kedro.pipeline import Pipeline, node
+
+INPUTS = {"sales_with_store", "stores_clean", "test_clean"}
+OUTPUTS = {
+    "lstm_forecaster", "lstm_metrics", "lstm_training_history", "lstm_stationarity_tests",
+    "lstm_acf_pacf", "lstm_acf_pacf_plot", "lstm_validation_predictions", "lstm_submission",
+    "lstm_test_predictions",
+}
 
 
 def create_pipeline(**kwargs) -> Pipeline:
     from . import nodes
 
-    return Pipeline(
-        [
-            node(nodes.select_stores, ["sales_with_store", "params:lstm_model"], "lstm_sales",
-                 name="lstm_select_stores"),
-            node(nodes.stationarity_report, ["lstm_sales", "params:lstm_model"],
-                 ["lstm_stationarity_tests", "lstm_acf_pacf", "lstm_acf_pacf_plot"],
-                 name="lstm_stationarity_report"),
-            node(nodes.train_lstm,
-                 ["lstm_sales", "stores_clean", "test_clean", "params:lstm_model"],
-                 ["lstm_validation_model", "lstm_training_history"], name="train_lstm"),
-            node(nodes.evaluate_lstm, ["lstm_validation_model", "lstm_sales", "params:lstm_model"],
-                 ["lstm_metrics", "lstm_validation_predictions"], name="evaluate_lstm"),
-            node(nodes.build_forecaster,
-                 ["lstm_validation_model", "lstm_sales", "stores_clean", "test_clean",
-                  "lstm_metrics"],
-                 "lstm_forecaster", name="build_lstm_forecaster"),
-            node(nodes.predict_test, ["lstm_forecaster", "test_clean"],
-                 ["lstm_submission", "lstm_test_predictions"], name="lstm_predict_test"),
-            node(nodes.compare_all_models, ["tree_model_metrics", "lstm_metrics"],
-                 ["model_comparison", "model_comparison_plot"], name="compare_all_models"),
-        ]
-    )
+    cfg = "params:lstm_model"
+    nodes_ = [
+        node(nodes.select_stores, ["sales_with_store", cfg], "lstm_sales", name="select_stores"),
+        node(nodes.stationarity_report, ["lstm_sales", cfg],
+             ["lstm_stationarity_tests", "lstm_acf_pacf", "lstm_acf_pacf_plot"],
+             name="stationarity_report"),
+        node(nodes.train_lstm, ["lstm_sales", "stores_clean", "test_clean", cfg],
+             ["lstm_validation_model", "lstm_training_history"], name="train_lstm"),
+        node(nodes.evaluate_lstm, ["lstm_validation_model", "lstm_sales", cfg],
+             ["lstm_metrics", "lstm_validation_predictions"], name="evaluate_lstm"),
+        node(nodes.build_forecaster,
+             ["lstm_validation_model", "lstm_sales", "stores_clean", "test_clean", "lstm_metrics"],
+             "lstm_forecaster", name="build_forecaster"),
+        node(nodes.predict_test, ["lstm_forecaster", "test_clean"],
+             ["lstm_submission", "lstm_test_predictions"], name="predict_test"),
+    ]
+    # lstm_sales and lstm_validation_model stay internal (lstm_model.lstm_sales, ...).
+    return Pipeline(nodes_, namespace="lstm_model", inputs=INPUTS, outputs=OUTPUTS,
+                    parameters={"params:lstm_model"})
