@@ -2,13 +2,7 @@
 
 from kedro.pipeline import Pipeline, node
 
-#: Datasets other pipelines or users read; they keep their catalog names. Everything else
-#: (the in-memory validated tables) is internal and becomes `data_processing.<name>`.
-INPUTS = {"raw_train", "raw_store", "raw_test"}
-OUTPUTS = {
-    "stores_clean", "sales_clean", "test_clean", "sales_with_store", "test_with_store",
-    "sales_outliers", "outlier_summary", "missing_values_report", "data_coverage_report",
-}
+from rossmann_kedro.pipelines.namespaces import namespaced
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -44,4 +38,5 @@ def create_pipeline(**kwargs) -> Pipeline:
              name="merge_test_with_store"),
     ]
     # `params:outliers` -> `params:data_processing.outliers` (parameters_data_processing.yml)
-    return Pipeline(nodes_, namespace="data_processing", inputs=INPUTS, outputs=OUTPUTS)
+    return namespaced(nodes_, "data_processing",
+                      internal={"train_validated", "store_validated", "test_validated"})

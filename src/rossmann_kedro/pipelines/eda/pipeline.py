@@ -5,15 +5,14 @@ Namespace `eda`: nodes are `eda.<name>` in Kedro-Viz and `kedro run --namespaces
 
 from kedro.pipeline import Pipeline, node
 
-INPUTS = {"sales_with_store", "test_with_store", "stores_clean"}
+from rossmann_kedro.pipelines.namespaces import namespaced
 
 
 def create_pipeline(**kwargs) -> Pipeline:
     from . import nodes, plots, report
 
     p = "params:"
-    nodes_ = Pipeline(
-        [
+    nodes_ = [
             node(nodes.prepare_trading_days, ["sales_with_store", p + "trading_days"],
                  "trading_days", name="prepare_trading_days"),
             # Q1
@@ -92,9 +91,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                   "eda_competition_summary", "eda_correlation_summary",
                   "eda_sales_distributions_summary", p + "report"],
                  "eda_report", name="build_report"),
-        ]
-    )
+    ]
     # Every output but the in-memory `trading_days` keeps its catalog name (eda_<name>_...);
     # `params:<key>` becomes `params:eda.<key>` (parameters_eda.yml).
-    return Pipeline(nodes_, namespace="eda", inputs=INPUTS,
-                    outputs=set(nodes_.all_outputs()) - {"trading_days"})
+    return namespaced(nodes_, "eda", internal={"trading_days"})

@@ -2,9 +2,7 @@
 
 from kedro.pipeline import Pipeline, node
 
-INPUTS = {"sales_with_store", "stores_clean", "test_clean"}
-OUTPUTS = {"feature_context_validation", "feature_context", "model_input_validation",
-           "model_input_full", "test_features"}
+from rossmann_kedro.pipelines.namespaces import namespaced
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -24,7 +22,5 @@ def create_pipeline(**kwargs) -> Pipeline:
         node(nodes.build_test_features, ["test_clean", "feature_context"], "test_features",
              name="build_test_features"),
     ]
-    # The nodes take the pipeline's whole typed config, `params:feature_engineering`, so it is
-    # listed in `parameters` (kept as is instead of prefixed with the namespace).
-    return Pipeline(nodes_, namespace="feature_engineering", inputs=INPUTS, outputs=OUTPUTS,
-                    parameters={"params:feature_engineering"})
+    # The nodes take the pipeline's whole typed config, `params:feature_engineering`.
+    return namespaced(nodes_, "feature_engineering")

@@ -2,12 +2,7 @@
 
 from kedro.pipeline import Pipeline, node
 
-INPUTS = {"sales_with_store", "stores_clean", "test_clean"}
-OUTPUTS = {
-    "lstm_forecaster", "lstm_metrics", "lstm_training_history", "lstm_stationarity_tests",
-    "lstm_acf_pacf", "lstm_acf_pacf_plot", "lstm_validation_predictions", "lstm_submission",
-    "lstm_test_predictions",
-}
+from rossmann_kedro.pipelines.namespaces import namespaced
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -29,6 +24,4 @@ def create_pipeline(**kwargs) -> Pipeline:
         node(nodes.predict_test, ["lstm_forecaster", "test_clean"],
              ["lstm_submission", "lstm_test_predictions"], name="predict_test"),
     ]
-    # lstm_sales and lstm_validation_model stay internal (lstm_model.lstm_sales, ...).
-    return Pipeline(nodes_, namespace="lstm_model", inputs=INPUTS, outputs=OUTPUTS,
-                    parameters={"params:lstm_model"})
+    return namespaced(nodes_, "lstm_model", internal={"lstm_sales", "lstm_validation_model"})

@@ -2,8 +2,7 @@
 
 from kedro.pipeline import Pipeline, node
 
-INPUTS = {"tree_model_metrics", "lstm_metrics"}
-OUTPUTS = {"model_comparison", "model_comparison_plot"}
+from rossmann_kedro.pipelines.namespaces import namespaced
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -13,4 +12,4 @@ def create_pipeline(**kwargs) -> Pipeline:
         node(nodes.compare_all_models, ["tree_model_metrics", "lstm_metrics"],
              ["model_comparison", "model_comparison_plot"], name="compare_all_models"),
     ]
-    return Pipeline(nodes_, namespace="reporting", inputs=INPUTS, outputs=OUTPUTS)
+    return namespaced(nodes_, "reporting")
