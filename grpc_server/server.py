@@ -37,6 +37,7 @@ class ServingConfig:
     pinned_versions_cached: int = 4
     grace_seconds: float = 10.0
     max_message_mb: int = 64
+    future_version_tolerance_seconds: float = 3600.0
 
     @classmethod
     def from_params(cls, params: dict[str, Any], **overrides: Any) -> ServingConfig:
@@ -155,6 +156,7 @@ def serve(
         catalog, models=config.models or DEFAULT_MODELS, default_model=config.default_model,
         poll_interval=config.reload_poll_seconds,
         pinned_cache_size=config.pinned_versions_cached,
+        future_version_tolerance_seconds=config.future_version_tolerance_seconds,
     )
     running = start_server(registry, config, host=host, port=port, threads=threads,
                            reuse_port=reuse_port)

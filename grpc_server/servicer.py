@@ -91,28 +91,33 @@ class ForecastServicer(forecast_pb2_grpc.ForecastServiceServicer):
         self._max_batch_rows = max_batch_rows
         self.coalescer = Coalescer(coalesce_max_rows) if coalesce_max_rows > 0 else None
 
-    def Predict(  # noqa: N802 - gRPC method name
+    def Predict(  # gRPC method name
         self, request: forecast_pb2.PredictRequest, context: grpc.ServicerContext
     ) -> forecast_pb2.PredictResponse:
         try:
             return predict(self._registry, request, self._max_batch_rows, self.coalescer)
         except ServingError as exc:
+            if exc.code == grpc.StatusCode.INTERNAL:
+                logger.error("Predict failed on %d rows: %s", len(request.rows), exc.message)
             context.abort(exc.code, exc.message)
-        except Exception as exc:  # noqa: BLE001 - a model bug must not kill the server
+        except Exception as exc:  # a model bug must not kill the server
+            # the client gets the exception type only: messages and tracebacks of arbitrary
+            # code can carry server paths; the details are in the server log
             logger.exception("Predict failed on %d rows (model %r, version %r)",
                              len(request.rows), request.model, request.version)
             context.abort(grpc.StatusCode.INTERNAL,
-                          f"prediction failed: {type(exc).__name__}: {exc}")
+                          f"prediction failed: {type(exc).__name__} (details in the server log)")
         raise AssertionError("unreachable")  # pragma: no cover - abort() raises
 
-    def GetModelInfo(  # noqa: N802 - gRPC method name
+    def GetModelInfo(  # gRPC method name
         self, request: forecast_pb2.GetModelInfoRequest, context: grpc.ServicerContext
     ) -> forecast_pb2.GetModelInfoResponse:
         try:
             return model_info(self._registry, request)
         except ServingError as exc:
             context.abort(exc.code, exc.message)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             logger.exception("GetModelInfo failed")
-            context.abort(grpc.StatusCode.INTERNAL, f"{type(exc).__name__}: {exc}")
+            context.abort(grpc.StatusCode.INTERNAL,
+                          f"model info failed: {type(exc).__name__} (details in the server log)")
         raise AssertionError("unreachable")  # pragma: no cover

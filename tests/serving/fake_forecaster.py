@@ -56,12 +56,54 @@ class SlowForecaster(FakeForecaster):
         return super().predict(rows)
 
 
+VALIDATION_ROWS = 100  # load-time validation predicts more rows than any test request sends
+
+
 class BuggyForecaster(FakeForecaster):
-    """Fails on some stores: 5 -> a bug (RuntimeError), 6 -> its own input check (ValueError)."""
+    """Passes load-time validation, then fails requests on some stores: 5 -> a bug
+    (RuntimeError), 6 -> its own input check (ValueError)."""
 
     def predict(self, rows: pd.DataFrame) -> pd.DataFrame:
+        if len(rows) >= VALIDATION_ROWS:
+            return super().predict(rows)
         if (rows["Store"] == 5).any():
             raise RuntimeError("boom")
         if (rows["Store"] == 6).any():
             raise ValueError("row 0: Date 2031-01-01 outside 2012-01-01..2018-06-01")
         return super().predict(rows)
+
+
+class NaNIntervalForecaster(FakeForecaster):
+    """Fine for most stores, `upper` NaN for the last one (a few stores' calibration failed):
+    only a validation that tries every store catches it."""
+
+    def predict(self, rows: pd.DataFrame) -> pd.DataFrame:
+        out = super().predict(rows)
+        out.loc[rows["Store"].to_numpy() == max(self.stores), "upper"] = np.nan
+        return out
+
+
+class ShortHorizonForecaster(FakeForecaster):
+    """Refuses dates more than `days` after its training ends (train_end 2015-07-31)."""
+
+    def __init__(self, *args: Any, days: int = 3, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.days = days
+
+    def predict(self, rows: pd.DataFrame) -> pd.DataFrame:
+        last = pd.Timestamp("2015-07-31") + pd.Timedelta(days=self.days)
+        late = np.flatnonzero((rows["Date"] > last).to_numpy())
+        if late.size:
+            raise ValueError(f"row {late[0]}: Date {rows['Date'].iat[late[0]].date()} is after "
+                             f"{last.date()}")
+        return super().predict(rows)
+
+
+class InfOnceForecaster(FakeForecaster):
+    """Validates fine, then predicts +inf for store 3: the server must not answer OK."""
+
+    def predict(self, rows: pd.DataFrame) -> pd.DataFrame:
+        out = super().predict(rows)
+        if len(rows) < VALIDATION_ROWS:  # requests, not the load-time validation batch
+            out.loc[rows["Store"].to_numpy() == 3, "Sales"] = np.inf
+        return out
