@@ -3,7 +3,7 @@ from the Kedro defaults. For further information, including these default values
 https://docs.kedro.org/en/stable/configure/configuration_basics/#configuration"""
 
 # Instantiated project hooks (executed in Last-In-First-Out order).
-from rossmann_kedro.hooks import MissingInputsHook, ParameterCheckHook  # noqa: E402
+from rossmann_kedro.hooks import MissingInputsHook, ParameterCheckHook
 
 HOOKS = (ParameterCheckHook(), MissingInputsHook())
 
