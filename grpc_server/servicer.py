@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import grpc
@@ -82,6 +85,56 @@ def model_info(
     )
 
 
+class InFlight:
+    """Counts the calls being answered, so that a drain can wait for exactly those; once
+    `close()`d, new calls are refused (UNAVAILABLE) while the counted ones finish."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._count = 0
+        self.closed = False
+
+    @contextmanager
+    def call(self, context: grpc.ServicerContext, method: str) -> Iterator[None]:
+        with self._cond:
+            if self.closed:
+                refuse = True
+            else:
+                refuse = False
+                self._count += 1
+        if refuse:
+            context.abort(grpc.StatusCode.UNAVAILABLE,
+                          f"{method}: the server is shutting down; retry (another instance)")
+        remaining = context.time_remaining()
+        if remaining is not None and remaining <= 0:
+            # waited in the queue past the caller's deadline: nobody will read the answer
+            self._done()
+            context.abort(grpc.StatusCode.DEADLINE_EXCEEDED,
+                          f"{method}: deadline passed before the call could start")
+        try:
+            yield
+        finally:
+            self._done()
+
+    def _done(self) -> None:
+        with self._cond:
+            self._count -= 1
+            self._cond.notify_all()
+
+    @property
+    def count(self) -> int:
+        return self._count
+
+    def close(self) -> None:
+        with self._cond:
+            self.closed = True
+
+    def wait_idle(self, timeout: float) -> bool:
+        """After close(): wait until every counted call has finished; False on timeout."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self._count == 0, timeout=timeout)
+
+
 class ForecastServicer(forecast_pb2_grpc.ForecastServiceServicer):
     """Maps the plain functions above onto gRPC, and their exceptions onto status codes."""
 
@@ -90,8 +143,16 @@ class ForecastServicer(forecast_pb2_grpc.ForecastServiceServicer):
         self._registry = registry
         self._max_batch_rows = max_batch_rows
         self.coalescer = Coalescer(coalesce_max_rows) if coalesce_max_rows > 0 else None
+        self.in_flight = InFlight()
 
     def Predict(  # gRPC method name
+        self, request: forecast_pb2.PredictRequest, context: grpc.ServicerContext
+    ) -> forecast_pb2.PredictResponse:
+        with self.in_flight.call(context, "Predict"):
+            return self._predict(request, context)
+        raise AssertionError("unreachable")  # pragma: no cover - call() aborts or yields
+
+    def _predict(
         self, request: forecast_pb2.PredictRequest, context: grpc.ServicerContext
     ) -> forecast_pb2.PredictResponse:
         try:
@@ -110,6 +171,13 @@ class ForecastServicer(forecast_pb2_grpc.ForecastServiceServicer):
         raise AssertionError("unreachable")  # pragma: no cover - abort() raises
 
     def GetModelInfo(  # gRPC method name
+        self, request: forecast_pb2.GetModelInfoRequest, context: grpc.ServicerContext
+    ) -> forecast_pb2.GetModelInfoResponse:
+        with self.in_flight.call(context, "GetModelInfo"):
+            return self._model_info(request, context)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _model_info(
         self, request: forecast_pb2.GetModelInfoRequest, context: grpc.ServicerContext
     ) -> forecast_pb2.GetModelInfoResponse:
         try:

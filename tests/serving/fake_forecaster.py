@@ -43,17 +43,31 @@ class NaNForecaster(FakeForecaster):
 
 
 class SlowForecaster(FakeForecaster):
-    """Takes `delay` seconds per call: for drain / in-flight tests."""
+    """Takes `delay` seconds per request (validation is not delayed): for drain / in-flight
+    tests. With `started_dir`, each request's predict call first leaves a file
+    `<n_rows>-<unique>` there, so a test in another process knows the call is in flight."""
 
-    def __init__(self, *args: Any, delay: float = 0.5, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, delay: float = 0.5, started_dir: str | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.delay = delay
+        self.started_dir = started_dir
 
     def predict(self, rows: pd.DataFrame) -> pd.DataFrame:
         import time
+        import uuid
+        from pathlib import Path
 
-        time.sleep(self.delay)
+        if len(rows) != self._validation_rows():
+            if self.started_dir:
+                (Path(self.started_dir) / f"{len(rows)}-{uuid.uuid4().hex}").touch()
+            time.sleep(self.delay)
         return super().predict(rows)
+
+    def _validation_rows(self) -> int:
+        from grpc_server.registry import VALIDATION_DAYS
+
+        return len(self.stores) * len(VALIDATION_DAYS) * 3
 
 
 VALIDATION_ROWS = 100  # load-time validation predicts more rows than any test request sends
