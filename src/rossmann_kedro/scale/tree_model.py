@@ -63,10 +63,11 @@ def train_xgboost(model_input_validation: dd.DataFrame,
     val = model_input_validation.loc[model_input_validation["is_validation"].astype(bool)
                                      & (model_input_validation["Open"] == 1)
                                      & (model_input_validation["Sales"] > 0)]
-    pipe = fit_xgboost_dask(train, params["models"]["xgboost"], "xgboost (validation fit)",
-                            params.get("log_every", 100), eval_rows=val)
-    info = {"train_rows": int(train.shape[0].compute()),
-            "fit_seconds": round(time.perf_counter() - t0, 2), "engine": "xgboost.dask"}
+    pipe, n_rows = fit_xgboost_dask(train, params["models"]["xgboost"],
+                                    "xgboost (validation fit)", params.get("log_every", 100),
+                                    eval_rows=val)
+    info = {"train_rows": n_rows, "fit_seconds": round(time.perf_counter() - t0, 2),
+            "engine": "xgboost.dask"}
     return pipe, info
 
 
@@ -105,4 +106,4 @@ def refit_model(model_input_full: dd.DataFrame, random_forest: Pipeline, xgboost
         return tm.refit_model(sample, random_forest, xgboost, chosen, params)
     train = _training_rows(model_input_full, params, validation=False)
     return fit_xgboost_dask(train, params["models"]["xgboost"], "xgboost (refit, all data)",
-                            params.get("log_every", 100))
+                            params.get("log_every", 100))[0]

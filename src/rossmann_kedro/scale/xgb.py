@@ -38,9 +38,10 @@ def _design(rows: dd.DataFrame, prep) -> tuple[dd.DataFrame, dd.Series]:
 
 
 def fit_xgboost_dask(train: dd.DataFrame, cfg: dict[str, Any], label: str, log_every: int,
-                     eval_rows: dd.DataFrame | None = None) -> Pipeline:
+                     eval_rows: dd.DataFrame | None = None) -> tuple[Pipeline, int]:
     """Fit `make_xgboost(cfg)`'s preprocessing on a sample, then XGBoost on every training row
-    with `xgboost.dask` (log1p target, as the pandas path), on the active Dask client."""
+    with `xgboost.dask` (log1p target, as the pandas path), on the active Dask client.
+    Returns the fitted Pipeline and the number of training rows."""
     from distributed import get_client
     from xgboost import dask as dxgb
 
@@ -76,4 +77,4 @@ def fit_xgboost_dask(train: dd.DataFrame, cfg: dict[str, Any], label: str, log_e
     logger.info("%s fitted with xgboost.dask on %d rows x %d features, %d workers, in %.1fs",
                 label, n_rows, len(FEATURES), len(client.scheduler_info()["workers"]),
                 time.perf_counter() - t0)
-    return pipe
+    return pipe, n_rows
