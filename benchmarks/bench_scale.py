@@ -43,6 +43,7 @@ class Sampler:
         self.root = psutil.Process(pid)
         self.peak_root = 0
         self.peak_children: dict[int, int] = {}
+        self.kind: dict[int, str] = {}  # pid -> "worker" (a multiprocessing child) or "other"
         self.peak_total = 0
         self._stop = threading.Event()
         self._every = every
@@ -58,6 +59,9 @@ class Sampler:
                 for child in self.root.children(recursive=True):
                     try:
                         c = child.memory_info().rss
+                        if child.pid not in self.kind:
+                            cmd = " ".join(child.cmdline())
+                            self.kind[child.pid] = "worker" if "spawn_main" in cmd else "other"
                     except psutil.Error:
                         continue
                     total += c
@@ -72,8 +76,9 @@ class Sampler:
         self._thread.join()
 
     def worker_peaks(self) -> list[int]:
-        """Children above 150 MB: Dask workers (not the tiny resource tracker)."""
-        return sorted((v for v in self.peak_children.values() if v > 150 * MiB), reverse=True)
+        """Peak RSS of each Dask worker process (spawned children; not the resource tracker)."""
+        return sorted((v for pid, v in self.peak_children.items()
+                       if self.kind.get(pid) == "worker"), reverse=True)
 
 
 def run_step(ws: Path, step: str, env: str | None, params: str, cap_bytes: int | None,
@@ -198,9 +203,9 @@ def fmt(r: dict | None) -> tuple[str, str, str]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stores", type=int, nargs="+", default=[1115, 5000, 10000])
-    parser.add_argument("--xgb-rounds", type=int, default=60,
+    parser.add_argument("--xgb-rounds", type=int, default=30,
                         help="XGBoost rounds in both paths (the product's default is 300)")
-    parser.add_argument("--rf-trees", type=int, default=10,
+    parser.add_argument("--rf-trees", type=int, default=5,
                         help="RandomForest baseline trees (default config: 30)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--worker-memory", default="4GiB", help="LocalCluster memory_limit")
@@ -262,17 +267,20 @@ def main() -> int:
         for step in STEPS:
             p, d = fmt(results.get((n, "pandas", step))), fmt(results.get((n, "dask", step)))
             print(f"| {n:,} | {step} | {p[0]} | {p[1]} | {d[0]} | {d[1]} | {d[2]} |")
-    print("\nper 1,000 stores (largest size that completed, dask path): ", end="")
-    for n in sorted(args.stores, reverse=True):
-        steps = [results.get((n, "dask", s)) for s in STEPS]
-        if all(s and s["ok"] for s in steps):
-            worst_worker = max(max(s["workers_mib"] or [0]) for s in steps)
-            worst_driver = max(s["driver_mib"] for s in steps)
-            print(f"driver {worst_driver / n * 1000:,.0f} MiB, worker {worst_worker / n * 1000:,.0f} "
-                  f"MiB (at {n:,} stores, {args.workers} workers)")
-            break
-    else:
-        print("no size completed")
+    done = [n for n in sorted(args.stores)
+            if all((r := results.get((n, "dask", s))) and r["ok"] for s in STEPS)]
+    if len(done) >= 2:
+        lo, hi = done[-2], done[-1]
+
+        def peaks(n: int) -> tuple[float, float]:
+            steps = [results[(n, "dask", s)] for s in STEPS]
+            return (max(s["driver_mib"] for s in steps),
+                    max(max(s["workers_mib"] or [0]) for s in steps))
+
+        (d0, w0), (d1, w1) = peaks(lo), peaks(hi)
+        k = 1000 / (hi - lo)
+        print(f"\ndask path, memory per 1,000 more stores (slope {lo:,} -> {hi:,} stores): driver "
+              f"{(d1 - d0) * k:,.0f} MiB, each of {args.workers} workers {(w1 - w0) * k:,.0f} MiB")
     for n in args.stores:
         tp = [results.get((n, "pandas", s)) for s in STEPS]
         td = [results.get((n, "dask", s)) for s in STEPS]
