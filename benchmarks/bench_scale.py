@@ -113,22 +113,17 @@ def run_step(ws: Path, step: str, env: str | None, params: str, cap_bytes: int |
 
 
 def make_chain(root: Path, n_stores: int) -> Path:
-    """Partitioned synthetic chain plus train.csv (streamed, for the pandas path)."""
-    from rossmann_kedro.synthetic import _csv_chunks, write_partitioned
+    """Partitioned synthetic chain plus train.csv (streamed file by file, for the pandas path)."""
+    import pandas as pd
+
+    from rossmann_kedro.synthetic import write_partitioned
 
     raw = root / f"chain_{n_stores}"
     if not (raw / "train.csv").is_file():
         write_partitioned(raw, n_stores=n_stores, seed=42)
         with open(raw / ".train.csv.tmp", "w") as fh:
             for i, part in enumerate(sorted((raw / "train").glob("*.parquet"))):
-                import pandas as pd
-
-                chunks = _csv_chunks(pd.read_parquet(part))
-                header = next(chunks)
-                if i == 0:
-                    fh.write(header)
-                for text in chunks:
-                    fh.write(text)
+                pd.read_parquet(part).to_csv(fh, header=i == 0, index=False)
         os.replace(raw / ".train.csv.tmp", raw / "train.csv")
     return raw
 
