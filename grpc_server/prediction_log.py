@@ -52,8 +52,10 @@ class PredictionLogWriter:
     """Bounded queue + writer thread appending records under `root`."""
 
     def __init__(self, root: Path, metrics: Any | None = None, max_queued_requests: int = 10_000,
-                 flush_seconds: float = 0.5, writer_id: str | None = None) -> None:
+                 flush_seconds: float = 0.5, writer_id: str | None = None,
+                 append: Any = append_records) -> None:
         self.root = Path(root)
+        self._append = append  # (root, records, writer_id) -> int; tests pass a slow one
         self.metrics = metrics or _NoMetrics()
         self.flush_seconds = flush_seconds
         self.writer_id = writer_id or f"{socket.gethostname()}-{os.getpid()}"
@@ -117,7 +119,7 @@ class PredictionLogWriter:
         n = sum(len(i.values) for i in items)
         try:
             records = _records(items)
-            append_records(self.root, records, self.writer_id)
+            self._append(self.root, records, self.writer_id)
         except Exception as exc:  # noqa: BLE001 - OSError mostly; nothing may kill the writer
             self.failed += n
             self.metrics.log_failed.inc(n)

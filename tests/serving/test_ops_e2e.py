@@ -261,3 +261,48 @@ def test_prediction_log_records_what_was_served(ops_stack, served_model) -> None
     np.testing.assert_allclose(mine[["Sales", "lower", "upper"]].to_numpy(),
                                [[p.sales, p.lower, p.upper] for p in resp.predictions])
     assert (mine["request_time"] > pd.Timestamp.now(tz="UTC") - pd.Timedelta(minutes=10)).all()
+
+
+def test_metrics_add_up_across_worker_processes(tmp_path) -> None:
+    """`serve --processes 2`: workers write to PROMETHEUS_MULTIPROC_DIR, the parent's metrics
+    port shows their sum (the parent itself answers no call), and each worker appends its own
+    prediction log file."""
+    from grpc_server.registry import load_project_catalog
+    from tests.serving.conftest import _fake_served_model
+
+    served = _fake_served_model(tmp_path)
+    metrics_port = procs.free_port()
+    log = tmp_path / "server.log"
+    server, port = procs.start_server(served.workspace, log, "--processes", "2",
+                                      "--metrics-port", str(metrics_port))
+    ok = unavailable = 0
+    try:
+        procs.wait_serving(server, port, log)
+        req = pb.PredictRequest(rows=[pb.StoreDay(store=int(min(served.stores)),
+                                                  date="2015-08-03", state_holiday="0")] * 3)
+        for _ in range(30):  # fresh connections: the kernel spreads them over the workers
+            with grpc.insecure_channel(f"127.0.0.1:{port}",
+                                       options=[("grpc.use_local_subchannel_pool", 1)]) as ch:
+                stub = pbg.ForecastServiceStub(ch)
+                for _ in range(2):
+                    try:
+                        stub.Predict(req, timeout=30)
+                        ok += 1
+                    except grpc.RpcError as exc:  # the other worker may still be loading
+                        assert exc.code() == grpc.StatusCode.UNAVAILABLE, exc
+                        unavailable += 1
+        got = samples(f"http://127.0.0.1:{metrics_port}/metrics")
+    finally:
+        assert procs.stop(server) == 0, log.read_text()
+    assert ok >= 30
+    assert value(got, "rossmann_grpc_requests_total", method="Predict", model="tree",
+                 code="OK") == ok
+    assert value(got, "rossmann_grpc_requests_total", method="Predict", model="tree",
+                 code="UNAVAILABLE") == unavailable
+    assert value(got, "rossmann_rows_predicted_total", method="Predict", model="tree") == 3 * ok
+    assert value(got, "rossmann_grpc_request_seconds_count", method="Predict",
+                 model="tree") == ok + unavailable
+    # each worker logs to its own file; together they hold every served row
+    files = list((served.workspace / "data" / "09_prediction_log").glob("date=*/*.jsonl"))
+    assert 1 <= len(files) <= 2
+    assert len(load_project_catalog(served.workspace)[0].load("prediction_log")) == 3 * ok
