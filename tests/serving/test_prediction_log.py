@@ -106,7 +106,7 @@ def test_unwritable_folder_counts_failures_and_logs_one_error(tmp_path: Path, ca
     metrics = ServerMetrics()
     writer = PredictionLogWriter(not_a_dir, metrics, flush_seconds=0)
     with caplog.at_level(logging.ERROR, logger="grpc_server.prediction_log"):
-        for i in range(5):
+        for _ in range(5):
             submit(writer, [1, 2])
             writer.flush()  # one write attempt per request
         writer.close()
