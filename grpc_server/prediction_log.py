@@ -120,7 +120,7 @@ class PredictionLogWriter:
         try:
             records = _records(items)
             self._append(self.root, records, self.writer_id)
-        except Exception as exc:  # noqa: BLE001 - OSError mostly; nothing may kill the writer
+        except Exception as exc:  # OSError mostly; nothing may kill the writer
             self.failed += n
             self.metrics.log_failed.inc(n)
             if not self._failing:

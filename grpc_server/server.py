@@ -7,6 +7,7 @@ import logging
 import os
 import signal
 import threading
+import time
 from concurrent import futures
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 
 from grpc_server import metrics as prom
 from grpc_server.prediction_log import PredictionLogWriter
@@ -40,6 +41,10 @@ class ServingConfig:
     pinned_versions_cached: int = 4
     grace_seconds: float = 10.0
     max_message_mb: int = 64
+    future_version_tolerance_seconds: float = 3600.0
+    max_concurrent_rpcs: int = 256
+    max_reflection_streams: int = 4
+    max_connection_age_seconds: float = 300.0
     max_forecast_days: int = 100
     metrics_port: int = 9464
     prediction_log: bool = True
@@ -56,6 +61,16 @@ class ServingConfig:
         size = self.max_message_mb * 1024 * 1024
         return [("grpc.max_receive_message_length", size), ("grpc.max_send_message_length", size)]
 
+    def server_options(self) -> list[tuple[str, int]]:
+        """Connections are recycled after max_connection_age_seconds (clients reconnect
+        transparently); calls still running then get grace_seconds more. This bounds how long
+        any stream, however idle, can hold a worker thread."""
+        return [
+            *self.channel_options(),
+            ("grpc.max_connection_age_ms", int(self.max_connection_age_seconds * 1000)),
+            ("grpc.max_connection_age_grace_ms", int(self.grace_seconds * 1000)),
+        ]
+
 
 @dataclass
 class RunningServer:
@@ -64,19 +79,29 @@ class RunningServer:
     registry: ModelRegistry
     health: health.HealthServicer
     config: ServingConfig
+
+    servicer: ForecastServicer
     metrics: prom.ServerMetrics | None = None
     prediction_log: PredictionLogWriter | None = None
     metrics_http: Any | None = None
     metrics_port: int = 0
 
     def stop(self, grace: float | None = None) -> None:
-        """Refuse new calls, let in-flight calls finish (up to `grace` s), stop reloading,
-        write the queued prediction log."""
+        """Drain: health says NOT_SERVING and new calls get UNAVAILABLE at once, while the calls
+        already being answered finish (up to `grace` s); then the server stops and reloading
+        ends. (gRPC's own stop(grace) alone fails calls that arrive as it starts to shut down.)"""
         grace = self.config.grace_seconds if grace is None else grace
+        deadline = time.monotonic() + grace
         self.health.enter_graceful_shutdown()
-        self.server.stop(grace).wait()
+        self.servicer.in_flight.close()
+        pending = self.servicer.in_flight.count
+        if not self.servicer.in_flight.wait_idle(grace):
+            logger.warning("Grace period of %.1f s over: cancelling %d call(s) still running",
+                           grace, self.servicer.in_flight.count)
+        logger.info("Drained %d in-flight call(s); stopping", pending)
+        self.server.stop(max(0.5, deadline - time.monotonic())).wait()
         self.registry.stop()
-        if self.prediction_log is not None:
+        if self.prediction_log is not None:  # write what the answered calls queued
             self.prediction_log.close()
         if self.metrics_http is not None:
             self.metrics_http.shutdown()
@@ -101,6 +126,25 @@ def open_prediction_log(catalog: Any, config: ServingConfig,
         return None
     return PredictionLogWriter(Path(root), metrics,
                                max_queued_requests=config.prediction_log_max_queued_requests)
+
+
+class BoundedReflectionServicer(reflection.ReflectionServicer):
+    """Server reflection with at most `max_streams` streams open at once (each holds a worker
+    thread while it waits for the client's next request); more get RESOURCE_EXHAUSTED."""
+
+    def __init__(self, service_names: tuple[str, ...], max_streams: int) -> None:
+        super().__init__(service_names)
+        self._slots = threading.BoundedSemaphore(max_streams)
+        self.max_streams = max_streams
+
+    def ServerReflectionInfo(self, request_iterator, context):  # gRPC method name
+        if not self._slots.acquire(blocking=False):
+            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                          f"at most {self.max_streams} reflection streams at once; close one")
+        try:
+            yield from super().ServerReflectionInfo(request_iterator, context)
+        finally:
+            self._slots.release()
 
 
 def _set_health(health_servicer: health.HealthServicer, registry: ModelRegistry) -> None:
@@ -128,26 +172,32 @@ def start_server(
     metrics = prom.ServerMetrics()
     registry.on_event = metrics.model_event
     prediction_log = open_prediction_log(registry.catalog, config, metrics)
+    # Streams (reflection) get their own share of threads on top of `threads`, and at most
+    # max_reflection_streams of them run at once: idle streams cannot starve unary calls.
+    # Beyond max_concurrent_rpcs calls (running + queued) new calls get RESOURCE_EXHAUSTED.
     server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="grpc"),
-        options=[*config.channel_options(), ("grpc.so_reuseport", int(reuse_port))],
+        futures.ThreadPoolExecutor(max_workers=threads + config.max_reflection_streams,
+                                   thread_name_prefix="grpc"),
+        options=[*config.server_options(), ("grpc.so_reuseport", int(reuse_port))],
+        maximum_concurrent_rpcs=config.max_concurrent_rpcs,
     )
-    forecast_pb2_grpc.add_ForecastServiceServicer_to_server(
-        ForecastServicer(registry, config.max_batch_rows, config.coalesce_max_rows,
-                         store_data=StoreData(registry.catalog) if registry.catalog is not None
-                         else None,
-                         max_forecast_days=config.max_forecast_days, metrics=metrics,
-                         prediction_log=prediction_log),
-        server,
-    )
+    servicer = ForecastServicer(
+        registry, config.max_batch_rows, config.coalesce_max_rows,
+        store_data=StoreData(registry.catalog) if registry.catalog is not None else None,
+        max_forecast_days=config.max_forecast_days, metrics=metrics,
+        prediction_log=prediction_log)
+    forecast_pb2_grpc.add_ForecastServiceServicer_to_server(servicer, server)
     health_servicer = health.HealthServicer(
         experimental_non_blocking=True,
         experimental_thread_pool=futures.ThreadPoolExecutor(max_workers=1),
     )
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection(
-        (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-         reflection.SERVICE_NAME),
+    reflection_pb2_grpc.add_ServerReflectionServicer_to_server(
+        BoundedReflectionServicer(
+            (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+             reflection.SERVICE_NAME),
+            max_streams=config.max_reflection_streams,
+        ),
         server,
     )
     _set_health(health_servicer, registry)
@@ -161,7 +211,7 @@ def start_server(
                 host, bound, registry.model_names, config.max_batch_rows)
     port_m = config.metrics_port if metrics_port is None else metrics_port
     metrics_http = prom.serve_metrics(metrics.registry, host, port_m)
-    return RunningServer(server, bound, registry, health_servicer, config, metrics,
+    return RunningServer(server, bound, registry, health_servicer, config, servicer, metrics,
                          prediction_log, metrics_http, port_m if metrics_http else 0)
 
 
@@ -206,6 +256,7 @@ def serve(
         catalog, models=config.models or DEFAULT_MODELS, default_model=config.default_model,
         poll_interval=config.reload_poll_seconds,
         pinned_cache_size=config.pinned_versions_cached,
+        future_version_tolerance_seconds=config.future_version_tolerance_seconds,
     )
     running = start_server(registry, config, host=host, port=port, threads=threads,
                            reuse_port=reuse_port,

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import grpc
@@ -62,12 +64,14 @@ def predict(
         logger.warning("model %s %s refused %d rows: %s", loaded.name, loaded.version,
                        len(converted.dates), exc)
         raise InvalidArgument(model_refusal(loaded.name, loaded.version, str(exc))) from exc
-    if on_predicted is not None:
-        if isinstance(predicted, pd.DataFrame):
-            predicted = prediction_values(predicted, len(converted.dates),
-                                          f"model {loaded.name} {loaded.version}")
-        on_predicted("Predict", loaded, converted, predicted)
-    return predictions_to_response(loaded.name, loaded.version, converted, predicted)
+    if on_predicted is None:
+        return predictions_to_response(loaded.name, loaded.version, converted, predicted)
+    if isinstance(predicted, pd.DataFrame):
+        predicted = prediction_values(predicted, len(converted.dates),
+                                      f"model {loaded.name} {loaded.version}")
+    response = predictions_to_response(loaded.name, loaded.version, converted, predicted)
+    on_predicted("Predict", loaded, converted, predicted)  # only what is really answered
+    return response
 
 
 # Forecaster messages start "row 3: Date ..." or "row 3: column 'Promo' = ..." (Kaggle names).
@@ -103,6 +107,56 @@ def model_info(
     )
 
 
+class InFlight:
+    """Counts the calls being answered, so that a drain can wait for exactly those; once
+    `close()`d, new calls are refused (UNAVAILABLE) while the counted ones finish."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._count = 0
+        self.closed = False
+
+    @contextmanager
+    def call(self, context: grpc.ServicerContext, method: str) -> Iterator[None]:
+        with self._cond:
+            if self.closed:
+                refuse = True
+            else:
+                refuse = False
+                self._count += 1
+        if refuse:
+            context.abort(grpc.StatusCode.UNAVAILABLE,
+                          f"{method}: the server is shutting down; retry (another instance)")
+        remaining = context.time_remaining()
+        if remaining is not None and remaining <= 0:
+            # waited in the queue past the caller's deadline: nobody will read the answer
+            self._done()
+            context.abort(grpc.StatusCode.DEADLINE_EXCEEDED,
+                          f"{method}: deadline passed before the call could start")
+        try:
+            yield
+        finally:
+            self._done()
+
+    def _done(self) -> None:
+        with self._cond:
+            self._count -= 1
+            self._cond.notify_all()
+
+    @property
+    def count(self) -> int:
+        return self._count
+
+    def close(self) -> None:
+        with self._cond:
+            self.closed = True
+
+    def wait_idle(self, timeout: float) -> bool:
+        """After close(): wait until every counted call has finished; False on timeout."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self._count == 0, timeout=timeout)
+
+
 class ForecastServicer(forecast_pb2_grpc.ForecastServiceServicer):
     """Maps the plain functions above onto gRPC, and their exceptions onto status codes; counts
     every call in `metrics` and hands answered predictions to `prediction_log`."""
@@ -114,6 +168,7 @@ class ForecastServicer(forecast_pb2_grpc.ForecastServiceServicer):
         self._registry = registry
         self._max_batch_rows = max_batch_rows
         self.coalescer = Coalescer(coalesce_max_rows) if coalesce_max_rows > 0 else None
+        self.in_flight = InFlight()
         self._store_data = store_data
         self._max_forecast_days = max_forecast_days
         self._metrics = metrics
@@ -135,20 +190,28 @@ class ForecastServicer(forecast_pb2_grpc.ForecastServiceServicer):
         return name if name in self._registry.model_names else "unknown"
 
     def _call(self, method: str, model: str, context: grpc.ServicerContext,
-              answer: Callable[[], Any]) -> Any:
-        """Run `answer`, abort with the status its refusal names, count the call."""
+              answer: Callable[[], Any], what: str) -> Any:
+        """Run `answer` as one counted in-flight call; abort with the status its refusal
+        names; count the call and its latency by method, model and status code."""
         started = time.perf_counter()
         code = "OK"
         try:
-            return answer()
+            with self.in_flight.call(context, method):
+                return answer()
         except ServingError as exc:
             code = exc.code.name
+            if exc.code == grpc.StatusCode.INTERNAL:
+                logger.error("%s failed: %s", method, exc.message)
             context.abort(exc.code, exc.message)
-        except Exception as exc:  # noqa: BLE001 - a model bug must not kill the server
-            code = "INTERNAL"
+        except Exception as exc:  # a model bug must not kill the server
+            code = _aborted_code(context) or "INTERNAL"
+            if code != "INTERNAL":  # in_flight.call() aborted (draining, deadline passed)
+                raise
+            # the client gets the exception type only: messages and tracebacks of arbitrary
+            # code can carry server paths; the details are in the server log
             logger.exception("%s failed (model %r)", method, model)
-            what = "prediction" if method == "Predict" else method
-            context.abort(grpc.StatusCode.INTERNAL, f"{what} failed: {type(exc).__name__}: {exc}")
+            context.abort(grpc.StatusCode.INTERNAL,
+                          f"{what} failed: {type(exc).__name__} (details in the server log)")
         finally:
             if self._metrics is not None:
                 label = self._model_label(model)
@@ -157,19 +220,20 @@ class ForecastServicer(forecast_pb2_grpc.ForecastServiceServicer):
                     time.perf_counter() - started)
         raise AssertionError("unreachable")  # pragma: no cover - abort() raises
 
-    def Predict(  # noqa: N802 - gRPC method name
+    def Predict(  # gRPC method name
         self, request: forecast_pb2.PredictRequest, context: grpc.ServicerContext
     ) -> forecast_pb2.PredictResponse:
         return self._call("Predict", request.model, context, lambda: predict(
-            self._registry, request, self._max_batch_rows, self.coalescer, self._observer))
+            self._registry, request, self._max_batch_rows, self.coalescer, self._observer),
+            "prediction")
 
-    def GetModelInfo(  # noqa: N802 - gRPC method name
+    def GetModelInfo(  # gRPC method name
         self, request: forecast_pb2.GetModelInfoRequest, context: grpc.ServicerContext
     ) -> forecast_pb2.GetModelInfoResponse:
         return self._call("GetModelInfo", request.model, context,
-                          lambda: model_info(self._registry, request))
+                          lambda: model_info(self._registry, request), "model info")
 
-    def ForecastStore(  # noqa: N802 - gRPC method name
+    def ForecastStore(  # gRPC method name
         self, request: forecast_pb2.ForecastStoreRequest, context: grpc.ServicerContext
     ) -> forecast_pb2.ForecastStoreResponse:
         def answer() -> forecast_pb2.ForecastStoreResponse:
@@ -179,15 +243,24 @@ class ForecastServicer(forecast_pb2_grpc.ForecastServiceServicer):
                 self._observer("ForecastStore", result.loaded, result.converted, result.values)
             return result.response
 
-        return self._call("ForecastStore", request.model, context, answer)
+        return self._call("ForecastStore", request.model, context, answer, "store forecast")
 
-    def ListStores(  # noqa: N802 - gRPC method name
+    def ListStores(  # gRPC method name
         self, request: forecast_pb2.ListStoresRequest, context: grpc.ServicerContext
     ) -> forecast_pb2.ListStoresResponse:
         return self._call("ListStores", "", context,
-                          lambda: list_stores(self._require_store_data()))
+                          lambda: list_stores(self._require_store_data()), "store list")
 
     def _require_store_data(self) -> StoreData:
         if self._store_data is None:
             raise FailedPrecondition("store data: this server was started without a catalog")
         return self._store_data
+
+
+def _aborted_code(context: grpc.ServicerContext) -> str | None:
+    """The status an earlier context.abort() set, if any (abort raises an Exception)."""
+    try:
+        code = context.code()
+    except Exception:  # older grpcio: no code() on the servicer context
+        return None
+    return code.name if code is not None else None

@@ -76,7 +76,7 @@ class StoreData:
         try:
             history = self._catalog.load(HISTORY_DATASET)
             stores = self._catalog.load(STORES_DATASET)
-        except Exception as exc:  # noqa: BLE001 - not processed yet, unreadable file
+        except Exception as exc:  # not processed yet, unreadable file
             logger.warning("Store history not available: %s", exc)
             raise FailedPrecondition(
                 "store data: no processed store history in the catalog; run "
@@ -86,7 +86,7 @@ class StoreData:
         if FUTURE_DATASET in self._catalog:
             try:
                 future = self._catalog.load(FUTURE_DATASET)
-            except Exception as exc:  # noqa: BLE001 - test.csv is optional for the explorer
+            except Exception as exc:  # test.csv is optional for the explorer
                 logger.info("No known future rows (%s); calendar rules only", exc)
         tables = build_tables(history, stores, future)
         logger.info("Store data loaded: %d stores, %d history days up to %s, %d future rows, "

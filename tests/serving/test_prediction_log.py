@@ -45,7 +45,7 @@ def submit(writer: PredictionLogWriter, stores: list[int], ids=None) -> None:
 
 
 def counter(c) -> float:
-    return c._value.get()  # noqa: SLF001 - the counter's current value
+    return c._value.get()  # the counter's current value (private)
 
 
 def test_written_records_read_back_through_the_dataset(tmp_path: Path) -> None:

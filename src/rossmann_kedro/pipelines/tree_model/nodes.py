@@ -225,7 +225,7 @@ def feature_importance(xgboost: Pipeline, model_input_validation: pd.DataFrame,
     if len(val) > n:
         val = val.sample(n=n, random_state=0)
 
-    def neg_rmspe(est, X, y):  # noqa: N803
+    def neg_rmspe(est, X, y):
         return -mx.rmspe(y, np.expm1(est.predict(X)))
 
     perm = permutation_importance(xgboost, val[FEATURES], val["Sales"].to_numpy(np.float64),
