@@ -137,25 +137,30 @@ class PredictionLogWriter:
 
 
 def _records(items: list[_Item]) -> pd.DataFrame:
-    """One LOG_COLUMNS frame for a batch of queued requests."""
+    """One LOG_COLUMNS frame for a batch of queued requests (times and dates as ISO text)."""
     counts = [len(i.values) for i in items]
 
-    def per_row(attr: str) -> np.ndarray:
-        return np.repeat(np.array([getattr(i, attr) for i in items], dtype=object), counts)
+    def per_row(values: list) -> np.ndarray:
+        return np.repeat(np.array(values, dtype=object), counts)
 
     def col(name: str) -> np.ndarray:
         return np.concatenate([np.asarray(i.columns[name]) for i in items])
 
     values = np.concatenate([i.values for i in items])
+    stamps = np.datetime_as_string(
+        np.array([i.time_ns for i in items], dtype="datetime64[ns]"), unit="us")
     frame = pd.DataFrame({
-        "request_time": pd.to_datetime(np.repeat([i.time_ns for i in items], counts), utc=True),
-        "method": per_row("method"), "model": per_row("model"), "version": per_row("version"),
-        "train_end": per_row("train_end"),
-        "Store": col("Store"), "Date": col("Date"), "DayOfWeek": col("DayOfWeek"),
-        "Open": col("Open"), "Promo": col("Promo"),
+        "request_time": per_row([f"{t}Z" for t in stamps]),
+        "method": per_row([i.method for i in items]),
+        "model": per_row([i.model for i in items]),
+        "version": per_row([i.version for i in items]),
+        "train_end": per_row([i.train_end for i in items]),
+        "Store": col("Store"),
+        "Date": np.datetime_as_string(col("Date").astype("datetime64[D]")),
+        "DayOfWeek": col("DayOfWeek"), "Open": col("Open"), "Promo": col("Promo"),
         "StateHoliday": [h for i in items for h in i.columns["StateHoliday"]],
         "SchoolHoliday": col("SchoolHoliday"),
-        "Id": pd.array([x for i in items for x in i.ids], dtype="Int64"),
+        "Id": np.array([x for i in items for x in i.ids], dtype=object),
         "Sales": values[:, 0], "lower": values[:, 1], "upper": values[:, 2],
     })
     return frame[list(LOG_COLUMNS)]

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from kedro.io import AbstractDataset, DatasetError
 
@@ -42,12 +44,17 @@ def partition_dir(root: Path, day: str) -> Path:
 
 
 def records_to_jsonl(records: pd.DataFrame) -> str:
-    """LOG_COLUMNS rows as JSON Lines (ISO dates, null for missing ids)."""
-    out = records.copy()
-    out["request_time"] = pd.to_datetime(out["request_time"], utc=True).dt.strftime(
-        "%Y-%m-%dT%H:%M:%S.%fZ")
-    out["Date"] = pd.to_datetime(out["Date"]).dt.strftime("%Y-%m-%d")
-    text = out[list(LOG_COLUMNS)].to_json(orient="records", lines=True, date_format="iso")
+    """LOG_COLUMNS rows as JSON Lines (ISO dates, null for missing ids). `request_time` and
+    `Date` may already be ISO strings (the server's writer formats them once per request)."""
+    out = records[list(LOG_COLUMNS)].copy()
+    if not pd.api.types.is_string_dtype(out["request_time"]):
+        out["request_time"] = pd.to_datetime(out["request_time"], utc=True).dt.strftime(
+            "%Y-%m-%dT%H:%M:%S.%fZ")
+    if not pd.api.types.is_string_dtype(out["Date"]):
+        out["Date"] = np.datetime_as_string(
+            pd.to_datetime(out["Date"]).to_numpy().astype("datetime64[D]"))
+    out["Id"] = out["Id"].astype(object)  # pandas writes a nullable Int64 column slowly
+    text = out.to_json(orient="records", lines=True, double_precision=6)
     return text if text.endswith("\n") else text + "\n"
 
 
@@ -93,16 +100,28 @@ def read_log(root: Path, start: str | None = None, end: str | None = None) -> pd
     return df[list(LOG_COLUMNS)]
 
 
-def append_records(root: Path, records: pd.DataFrame, writer: str) -> int:
+def append_records(root: Path, records: pd.DataFrame, writer: str, chunk_rows: int = 2048) -> int:
     """Append records to their day's partition file `<writer>.jsonl`; returns records written.
-    Raises OSError when the disk or folder refuses."""
-    days = pd.to_datetime(records["request_time"], utc=True).dt.strftime("%Y-%m-%d")
-    for day, part in records.groupby(days.to_numpy(), sort=True):
+    Formats `chunk_rows` at a time, yielding the interpreter between chunks, so that a big
+    batch logged by a server thread does not stall the threads answering requests. Raises
+    OSError when the disk or folder refuses."""
+    days = _days(records["request_time"])
+    for day in sorted(set(days)):
+        part = records.loc[days == day]
         folder = partition_dir(root, str(day))
         folder.mkdir(parents=True, exist_ok=True)
         with open(folder / f"{writer}.jsonl", "a", encoding="utf-8") as fh:
-            fh.write(records_to_jsonl(part))
+            for lo in range(0, len(part), chunk_rows):
+                fh.write(records_to_jsonl(part.iloc[lo:lo + chunk_rows]))
+                time.sleep(0)
     return len(records)
+
+
+def _days(request_time: pd.Series) -> np.ndarray:
+    """UTC day (YYYY-MM-DD) of each record."""
+    if pd.api.types.is_string_dtype(request_time):
+        return request_time.str.slice(0, 10).to_numpy(dtype=object)
+    return pd.to_datetime(request_time, utc=True).dt.strftime("%Y-%m-%d").to_numpy(dtype=object)
 
 
 class PredictionLogDataset(AbstractDataset[pd.DataFrame, pd.DataFrame]):
