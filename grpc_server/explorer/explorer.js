@@ -52,9 +52,13 @@ async function showModel(name) {
     const info = (await getJSON(`/model?model=${encodeURIComponent(name)}`)).models[0];
     const rows = [["model", info.name], ["version", info.version || "none loaded"],
                   ["status", info.status], ["trained on", `${info.train_start} .. ${info.train_end}`]];
-    const bt = info.backtest;
-    if (bt && bt.rmspe != null) {
-      rows.push(["backtest RMSPE", fmt(bt.rmspe) + (bt.folds ? ` (${bt.folds} folds)` : "")]);
+    const bt = info.backtest;  // present once the model carries a rolling-origin backtest
+    const btRmspe = bt ? (bt.mean_rmspe ?? bt.rmspe) : null;
+    if (btRmspe != null) {
+      const folds = (bt.fold_rmspe || bt.fold_origins || []).length;
+      rows.push(["backtest RMSPE", fmt(btRmspe) +
+        (bt.std_rmspe != null ? ` ± ${fmt(bt.std_rmspe)}` : "") +
+        (folds ? ` (${folds} folds${bt.chosen ? `, ${bt.chosen}` : ""})` : "")]);
     } else {
       rows.push(["validation RMSPE", `${fmt(info.metrics.rmspe)} (last 6 weeks; no backtest for this version)`]);
     }
