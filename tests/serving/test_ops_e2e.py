@@ -306,3 +306,22 @@ def test_metrics_add_up_across_worker_processes(tmp_path) -> None:
     files = list((served.workspace / "data" / "09_prediction_log").glob("date=*/*.jsonl"))
     assert 1 <= len(files) <= 2
     assert len(load_project_catalog(served.workspace)[0].load("prediction_log")) == 3 * ok
+
+
+def test_grafana_dashboard_queries_metrics_that_exist(ops_stack, served_model) -> None:
+    import json
+    from pathlib import Path
+
+    r = served_model.rows.iloc[0]
+    instance = {"Store": int(r.Store), "Date": str(r.Date)[:10], "Promo": int(r.Promo),
+                "StateHoliday": str(r.StateHoliday), "SchoolHoliday": int(r.SchoolHoliday)}
+    assert httpx.post(f"{ops_stack['http']}/predict", json={"instances": [instance]},
+                      timeout=30).status_code == 200
+    dashboard = json.loads((Path(procs.REPO_ROOT) / "docs" / "grafana" /
+                            "rossmann-serving.json").read_text())
+    used = {name for p in dashboard["panels"] for t in p["targets"]
+            for name in re.findall(r"rossmann_[a-z_]+", t["expr"])}
+    exposed = {name for url in (ops_stack["metrics"], f"{ops_stack['http']}/metrics")
+               for name, _ in samples(url)}
+    # labelled metrics are listed once they have a sample: no version was rejected here
+    assert used and used <= exposed | {"rossmann_model_versions_rejected_total"}, used - exposed
