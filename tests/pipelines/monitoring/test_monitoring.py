@@ -12,12 +12,13 @@ import pandas as pd
 import pytest
 
 from rossmann_kedro.datasets.prediction_log import LOG_COLUMNS, PredictionLogDataset
+from rossmann_kedro.pipelines.monitoring.config import AccuracyConfig, DriftConfig
 from rossmann_kedro.pipelines.monitoring.nodes import input_drift, psi, served_accuracy
 from rossmann_kedro.synthetic import generate
 
-DRIFT = {"reference_weeks": 52, "horizon_days": 42, "psi_threshold": 0.2, "p_value": 0.01,
-         "min_rows": 200, "since": None}
-ACCURACY = {"since": None, "worst_stores": 3}
+DRIFT = DriftConfig(reference_weeks=52, horizon_days=42, psi_threshold=0.2, p_value=0.01,
+                    min_rows=200, since=None)
+ACCURACY = AccuracyConfig(since=None, worst_stores=3)
 FEATURES = ["promo share", "open share", "state holiday mix", "school holiday share",
             "weekday mix", "store mix", "days ahead of training end"]
 

@@ -21,6 +21,8 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 from scipy import stats
 
+from .config import AccuracyConfig, DriftConfig
+
 logger = logging.getLogger(__name__)
 
 DRIFT_COLUMNS = ["feature", "test", "statistic", "p_value", "psi", "served_rows",
@@ -88,9 +90,9 @@ def _days_ahead(log: pd.DataFrame) -> pd.Series:
 
 
 def input_drift(prediction_log: pd.DataFrame, sales: pd.DataFrame,
-                params: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, Any], go.Figure]:
+                params: DriftConfig) -> tuple[pd.DataFrame, dict[str, Any], go.Figure]:
     """Drift of each request feature: served rows vs training rows (table, summary, plot)."""
-    log = _since(prediction_log, params.get("since"))
+    log = _since(prediction_log, params["since"])
     n = len(log)
     if n:
         end = pd.to_datetime(log["train_end"], errors="coerce").max()
@@ -188,12 +190,12 @@ def _grouped(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     return out[keys + ACCURACY_COLUMNS]
 
 
-def served_accuracy(prediction_log: pd.DataFrame, sales: pd.DataFrame, params: dict[str, Any],
+def served_accuracy(prediction_log: pd.DataFrame, sales: pd.DataFrame, params: AccuracyConfig,
                     ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, Any],
                                go.Figure]:
     """RMSPE and interval coverage of served predictions on days whose sales are now known
     (open days with Sales > 0, as the validation RMSPE): by week, model version and store."""
-    log = _since(prediction_log, params.get("since"))
+    log = _since(prediction_log, params["since"])
     actual = sales[["Store", "Date", "Sales"]].rename(columns={"Sales": "actual"})
     actual = actual.assign(Date=pd.to_datetime(actual["Date"]))
     joined = log.merge(actual, on=["Store", "Date"], how="inner")
