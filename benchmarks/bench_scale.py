@@ -198,9 +198,9 @@ def fmt(r: dict | None) -> tuple[str, str, str]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stores", type=int, nargs="+", default=[1115, 5000, 10000])
-    parser.add_argument("--xgb-rounds", type=int, default=30,
+    parser.add_argument("--xgb-rounds", type=int, default=10,
                         help="XGBoost rounds in both paths (the product's default is 300)")
-    parser.add_argument("--rf-trees", type=int, default=5,
+    parser.add_argument("--rf-trees", type=int, default=1,
                         help="RandomForest baseline trees (default config: 30)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--worker-memory", default="4GiB", help="LocalCluster memory_limit")

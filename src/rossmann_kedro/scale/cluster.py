@@ -48,6 +48,7 @@ def _project_logs_at_info() -> None:
     log = logging.getLogger("rossmann_kedro")
     log.setLevel(logging.INFO)
     log.propagate = False
+    logging.getLogger("distributed").setLevel(logging.WARNING)  # the worker's own chatter
 
 
 def start_client(config: ScaleConfig):
