@@ -207,6 +207,8 @@ def main() -> int:
     parser.add_argument("--pandas-cap-gb", type=float, default=8.0,
                         help="stop the pandas path above this RSS (the machine is shared)")
     parser.add_argument("--skip-pandas", action="store_true")
+    parser.add_argument("--paths", nargs="+", choices=["pandas", "dask"],
+                        default=["pandas", "dask"], help="which paths, in this order")
     parser.add_argument("--serving-rows", type=int, default=300)
     parser.add_argument("--dir", type=Path, default=None, help="work folder (default: a temp dir)")
     args = parser.parse_args()
@@ -231,9 +233,9 @@ def main() -> int:
         t = time.perf_counter()
         raw = make_chain(root, n)
         print(f"[{n} stores] chain generated in {time.perf_counter() - t:.0f}s", flush=True)
-        paths = [("dask", ["train", "store.csv", "test.csv", "_synthetic_partitioned.json"])]
-        if not args.skip_pandas:
-            paths.insert(0, ("pandas", ["train.csv", "store.csv", "test.csv"]))
+        files = {"dask": ["train", "store.csv", "test.csv", "_synthetic_partitioned.json"],
+                 "pandas": ["train.csv", "store.csv", "test.csv"]}
+        paths = [(p, files[p]) for p in args.paths if not (p == "pandas" and args.skip_pandas)]
         for path, files in paths:
             ws = workspace(root, raw, f"ws_{path}_{n}", files)
             log = root / f"log_{path}_{n}.txt"
