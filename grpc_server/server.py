@@ -18,6 +18,12 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 
 from grpc_server.registry import DEFAULT_MODELS, ModelRegistry, load_project_catalog
+from grpc_server.security import (
+    TLSFiles,
+    TokenAuthInterceptor,
+    check_exposure,
+    server_credentials,
+)
 from grpc_server.servicer import ForecastServicer
 from rossmann.v1 import forecast_pb2, forecast_pb2_grpc
 
@@ -125,11 +131,15 @@ def start_server(
     port: int = 50051,
     threads: int = 8,
     reuse_port: bool = False,
+    tls: TLSFiles | None = None,
+    auth_token: str | None = None,
 ) -> RunningServer:
     """Start serving on host:port (0 = any free port) and start the model poller.
 
     `reuse_port` lets several worker processes share the port (SO_REUSEPORT, the kernel spreads
-    connections); off by default so that a second server on a busy port fails loudly.
+    connections); off by default so that a second server on a busy port fails loudly. `tls`
+    serves TLS (mutual when it has a CA); `auth_token` requires `authorization: Bearer <token>`
+    metadata on every call except grpc.health.v1.
     """
     # Streams (reflection) get their own share of threads on top of `threads`, and at most
     # max_reflection_streams of them run at once: idle streams cannot starve unary calls.
@@ -139,6 +149,7 @@ def start_server(
                                    thread_name_prefix="grpc"),
         options=[*config.server_options(), ("grpc.so_reuseport", int(reuse_port))],
         maximum_concurrent_rpcs=config.max_concurrent_rpcs,
+        interceptors=[TokenAuthInterceptor(auth_token)] if auth_token else None,
     )
     servicer = ForecastServicer(registry, config.max_batch_rows, config.coalesce_max_rows)
     forecast_pb2_grpc.add_ForecastServiceServicer_to_server(servicer, server)
@@ -157,13 +168,19 @@ def start_server(
     )
     _set_health(health_servicer, registry)
     registry.on_change = lambda reg: _set_health(health_servicer, reg)
-    bound = server.add_insecure_port(f"{host}:{port}")
+    if tls is not None:
+        bound = server.add_secure_port(f"{host}:{port}", server_credentials(tls))
+    else:
+        bound = server.add_insecure_port(f"{host}:{port}")
     if bound == 0:
         raise OSError(f"cannot bind {host}:{port}")
     server.start()
     registry.start()
-    logger.info("ForecastService listening on %s:%d (models %s, max %d rows per request)",
-                host, bound, registry.model_names, config.max_batch_rows)
+    logger.info("ForecastService listening on %s:%d (models %s, max %d rows per request; %s, %s)",
+                host, bound, registry.model_names, config.max_batch_rows,
+                "plaintext" if tls is None else "TLS" + (" with client certificates"
+                                                         if tls.ca else ""),
+                "bearer token required" if auth_token else "no token")
     return RunningServer(server, bound, registry, health_servicer, config, servicer)
 
 
@@ -189,6 +206,9 @@ def serve(
     log_level: str = "INFO",
     processes: int = 1,
     reuse_port: bool = False,
+    tls: TLSFiles | None = None,
+    auth_token: str | None = None,
+    insecure: bool = False,
     **overrides: Any,
 ) -> int:
     """Run until SIGINT/SIGTERM, then drain in-flight calls and exit. Returns the exit code.
@@ -197,9 +217,11 @@ def serve(
     multiprocessing pattern: the GIL makes one process use one core at most); each loads and
     hot-reloads the models itself.
     """
+    check_exposure("serve", host, tls=tls is not None, token=bool(auth_token), insecure=insecure)
     if processes > 1:
         return _serve_processes(processes, project_path, host=host, port=port, env=env,
-                                threads=threads, log_level=log_level, **overrides)
+                                threads=threads, log_level=log_level, tls=tls,
+                                auth_token=auth_token, insecure=insecure, **overrides)
     catalog, params = load_project_catalog(project_path, env=env)
     configure_logging(log_level)
     config = ServingConfig.from_params(params, **overrides)
@@ -210,7 +232,7 @@ def serve(
         future_version_tolerance_seconds=config.future_version_tolerance_seconds,
     )
     running = start_server(registry, config, host=host, port=port, threads=threads,
-                           reuse_port=reuse_port)
+                           reuse_port=reuse_port, tls=tls, auth_token=auth_token)
     stop = threading.Event()
 
     def _on_signal(signum: int, _frame: Any) -> None:

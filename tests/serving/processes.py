@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import grpc
 import httpx
@@ -47,16 +48,19 @@ def start_gateway(grpc_port: int, log: Path, *extra: str) -> tuple[subprocess.Po
     return proc, port
 
 
-def wait_serving(proc: subprocess.Popen, port: int, log: Path, timeout: float = 60) -> None:
-    """Block until grpc.health.v1 says SERVING (a model is loaded)."""
+def wait_serving(proc: subprocess.Popen, port: int, log: Path, timeout: float = 120,
+                 credentials: grpc.ChannelCredentials | None = None) -> None:
+    """Block until grpc.health.v1 says SERVING (a model is loaded). `credentials`: TLS."""
     deadline = time.monotonic() + timeout
-    with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
+    target = f"127.0.0.1:{port}"
+    with (grpc.insecure_channel(target) if credentials is None
+          else grpc.secure_channel(target, credentials)) as ch:
         stub = health_pb2_grpc.HealthStub(ch)
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 raise RuntimeError(f"server exited with {proc.returncode}:\n{log.read_text()}")
             try:
-                status = stub.Check(health_pb2.HealthCheckRequest(), timeout=1).status
+                status = stub.Check(health_pb2.HealthCheckRequest(), timeout=5).status
                 if status == health_pb2.HealthCheckResponse.SERVING:
                     return
             except grpc.RpcError:
@@ -65,20 +69,21 @@ def wait_serving(proc: subprocess.Popen, port: int, log: Path, timeout: float = 
     raise TimeoutError(f"server not SERVING after {timeout}s:\n{log.read_text()}")
 
 
-def wait_http(proc: subprocess.Popen, port: int, log: Path, timeout: float = 30) -> None:
+def wait_http(proc: subprocess.Popen, port: int, log: Path, timeout: float = 120,
+              scheme: str = "http", verify: Any = True) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"gateway exited with {proc.returncode}:\n{log.read_text()}")
         try:
-            httpx.get(f"http://127.0.0.1:{port}/openapi.json", timeout=1)
+            httpx.get(f"{scheme}://127.0.0.1:{port}/openapi.json", timeout=5, verify=verify)
             return
         except httpx.HTTPError:
             time.sleep(0.1)
     raise TimeoutError(f"gateway not up after {timeout}s:\n{log.read_text()}")
 
 
-def stop(proc: subprocess.Popen, timeout: float = 15) -> int:
+def stop(proc: subprocess.Popen, timeout: float = 60) -> int:
     """SIGTERM the process group (graceful drain), SIGKILL if it does not exit in time."""
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGTERM)

@@ -7,7 +7,6 @@ starvation: test_server_robustness.py)."""
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
 import threading
@@ -53,8 +52,7 @@ def stack(served_model, tmp_path_factory):
     finally:
         gateway_rc = procs.stop(gateway) if gateway is not None else 0
         server_rc = procs.stop(server)
-    # uvicorn drains, then re-raises the signal: exit status -SIGTERM is its clean exit
-    assert gateway_rc in (0, -signal.SIGTERM)
+    assert gateway_rc == 0, (logs / "gateway.log").read_text()  # drained, then exited cleanly
     assert "Finished server process" in (logs / "gateway.log").read_text()
     assert server_rc == 0, (logs / "server.log").read_text()
 
@@ -209,7 +207,7 @@ def test_rest_status_mapping(stack, served_model) -> None:
         ({"instances": [{**good, "Store": "abc"}]}, 400, 3, "instances[0].Store"),
         ({"instances": [{**good, "Promo": 2}]}, 400, 3, "instances[0].Promo"),
         ({"instances": [good, {**good, "Open": "maybe"}]}, 400, 3, "instances[1].Open"),
-        ({"instances": []}, 400, 3, "rows: empty"),
+        ({"instances": []}, 400, 3, "instances: List should have at least 1 item"),
         ({"model": "nope", "instances": [good]}, 404, 5, "unknown model 'nope'"),
         ({"version": "2000-01-01T00.00.00.000Z", "instances": [good]}, 404, 5, "no version"),
         ({"instances": [good] * (MAX_ROWS + 1)}, 429, 8, f"limit of {MAX_ROWS}"),
