@@ -14,10 +14,6 @@ from grpc_server.errors import error_body
 Scope = dict[str, Any]
 
 
-class _TooLarge(Exception):
-    pass
-
-
 class BodyLimitMiddleware:
     """Wraps an ASGI app; `max_bytes` is the largest request body accepted."""
 
@@ -39,27 +35,32 @@ class BodyLimitMiddleware:
                 await self._refuse_too_large(send, int(declared))
                 return
         received = 0
-        started = False
+        too_large = False
+        replaced = False
 
         async def limited_receive() -> dict[str, Any]:
-            nonlocal received
+            nonlocal received, too_large
+            if too_large:  # the app asked for more after the cut: there is no more
+                return {"type": "http.request", "body": b"", "more_body": False}
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise _TooLarge
+                    # stop reading here; the app sees a truncated body and refuses it, and
+                    # that refusal is replaced by the 413 below
+                    too_large = True
+                    return {"type": "http.request", "body": b"", "more_body": False}
             return message
 
-        async def tracking_send(message: dict[str, Any]) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except _TooLarge:
-            if not started:
+        async def checked_send(message: dict[str, Any]) -> None:
+            nonlocal replaced
+            if not too_large:
+                await send(message)
+            elif not replaced and message["type"] == "http.response.start":
+                replaced = True
                 await self._refuse_too_large(send, None)
+
+        await self.app(scope, limited_receive, checked_send)
 
     async def _refuse_too_large(self, send: Any, size: int | None) -> None:
         what = f"{size} bytes" if size is not None else "more"

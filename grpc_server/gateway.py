@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from grpc_server.body_limit import BodyLimitMiddleware
 from grpc_server.errors import error_body, http_status
@@ -121,6 +122,12 @@ class ErrorOut(BaseModel):
 _ERRORS: dict[int | str, dict[str, Any]] = {
     s: {"model": ErrorOut} for s in (400, 401, 404, 413, 429, 500, 503, 504)
 }
+
+
+_HTTP_TO_GRPC = {400: grpc.StatusCode.INVALID_ARGUMENT, 401: grpc.StatusCode.UNAUTHENTICATED,
+                 403: grpc.StatusCode.PERMISSION_DENIED, 404: grpc.StatusCode.NOT_FOUND,
+                 405: grpc.StatusCode.UNIMPLEMENTED, 413: grpc.StatusCode.RESOURCE_EXHAUSTED,
+                 415: grpc.StatusCode.INVALID_ARGUMENT, 422: grpc.StatusCode.INVALID_ARGUMENT}
 
 
 class HealthOut(BaseModel):
@@ -240,6 +247,14 @@ def create_app(
     app.add_middleware(BodyLimitMiddleware, max_bytes=int(max_body_mb * 1024 * 1024))
     if auth_token:
         app.add_middleware(BearerAuthMiddleware, token=auth_token)  # outermost: checked first
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # Starlette's own refusals (a body that is not JSON, an unknown path, a wrong method)
+        # in the same error body as every other error
+        code = _HTTP_TO_GRPC.get(exc.status_code, grpc.StatusCode.UNKNOWN)
+        return JSONResponse(status_code=exc.status_code, headers=getattr(exc, "headers", None),
+                            content=error_body(code, str(exc.detail)))
 
     @app.exception_handler(RequestValidationError)
     async def _invalid_body(_request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -25,9 +25,10 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _spawn(args: list[str], log: Path) -> subprocess.Popen:
+def _spawn(args: list[str], log: Path, extra_env: dict[str, str] | None = None
+           ) -> subprocess.Popen:
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), DO_NOT_TRACK="1",
-               KEDRO_DISABLE_TELEMETRY="true", PYTHONUNBUFFERED="1")
+               KEDRO_DISABLE_TELEMETRY="true", PYTHONUNBUFFERED="1", **(extra_env or {}))
     with open(log, "ab") as out:
         return subprocess.Popen(
             [sys.executable, "-m", "grpc_server", *args], cwd=REPO_ROOT, env=env,
@@ -35,16 +36,19 @@ def _spawn(args: list[str], log: Path) -> subprocess.Popen:
         )
 
 
-def start_server(project: Path, log: Path, *extra: str) -> tuple[subprocess.Popen, int]:
-    port = free_port()
-    proc = _spawn(["serve", "--port", str(port), "--project-path", str(project), *extra], log)
+def start_server(project: Path, log: Path, *extra: str, port: int | None = None,
+                 env: dict[str, str] | None = None) -> tuple[subprocess.Popen, int]:
+    port = port or free_port()
+    proc = _spawn(["serve", "--port", str(port), "--project-path", str(project), *extra], log,
+                  env)
     return proc, port
 
 
-def start_gateway(grpc_port: int, log: Path, *extra: str) -> tuple[subprocess.Popen, int]:
+def start_gateway(grpc_port: int, log: Path, *extra: str,
+                  env: dict[str, str] | None = None) -> tuple[subprocess.Popen, int]:
     port = free_port()
     proc = _spawn(["gateway", "--port", str(port), "--grpc-target", f"127.0.0.1:{grpc_port}",
-                   *extra], log)
+                   *extra], log, env)
     return proc, port
 
 
