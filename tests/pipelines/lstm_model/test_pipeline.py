@@ -40,20 +40,15 @@ def lstm_ws(tmp_path_factory, small_raw_tables) -> Path:
                                  "epochs": 4, "anchor_stride_days": 7})
     params["lstm_model"]["stationarity"]["max_stores"] = 3
     params_file.write_text(yaml.safe_dump(params))
-    for name in ("data_processing", "feature_engineering", "tree_model", "lstm_model"):
-        run_pipeline(ws, name)  # tree_model first: the LSTM is compared with its metrics
+    for name in ("data_processing", "feature_engineering", "lstm_model"):
+        run_pipeline(ws, name)  # no tree_model: pipelines talk only through catalog datasets
     return ws
 
 
-def test_all_models_compared_on_the_same_window(lstm_ws: Path) -> None:
-    table = pd.read_csv(lstm_ws / "data" / "08_reporting" / "model_comparison.csv")
-    assert list(table["model"]) == ["seasonal_naive", "random_forest", "xgboost", "lstm"]
-    lstm = json.loads(next((lstm_ws / "data" / "08_reporting" / "lstm_metrics.json").glob("*/*.json"))
-                      .read_text())
-    row = table.set_index("model").loc["lstm"]
-    assert row["rmspe"] == pytest.approx(lstm["rmspe"]) and row["n"] == lstm["n"]
-    assert table.set_index("model")["n"].nunique() == 1  # identical store-days for every model
-    assert json.loads((lstm_ws / "data" / "08_reporting" / "model_comparison.json").read_text())["data"]
+def test_runs_without_tree_model(lstm_ws: Path) -> None:
+    assert not (lstm_ws / "data" / "06_models" / "tree_forecaster.pkl").exists()
+    assert not (lstm_ws / "data" / "08_reporting" / "tree_model_metrics.json").exists()
+    assert any((lstm_ws / "data" / "06_models" / "lstm_forecaster.pkl").iterdir())
 
 
 def test_pipeline_writes_every_output(lstm_ws: Path) -> None:
@@ -113,3 +108,25 @@ def test_served_model_covers_the_test_dates(lstm_ws: Path) -> None:
     assert pd.Timestamp(lo) == sales["Date"].max() + pd.Timedelta(days=1)
     assert pd.Timestamp(hi) - pd.Timestamp(lo) == pd.Timedelta(days=59)
     assert model.metadata["metrics"]["rmspe"] > 0
+
+
+# Small tree_model for the cross-model report (the real TreeForecaster, in seconds).
+SMALL_TREE = {"tree_model": {"refit_on_full_data": False,
+                             "models": {"xgboost": {"n_estimators": 20},
+                                        "random_forest": {"n_estimators": 3}},
+                             "loss_comparison": {"enabled": False},
+                             "permutation_importance": {"n_rows": 300, "n_repeats": 1}}}
+
+
+def test_reporting_compares_all_models_on_the_same_window(lstm_ws: Path) -> None:
+    """reporting reads the metrics both model pipelines saved; it runs last, on its own."""
+    run_pipeline(lstm_ws, "tree_model", params=SMALL_TREE)
+    run_pipeline(lstm_ws, "reporting")
+    table = pd.read_csv(lstm_ws / "data" / "08_reporting" / "model_comparison.csv")
+    assert list(table["model"]) == ["seasonal_naive", "random_forest", "xgboost", "lstm"]
+    lstm = json.loads(next((lstm_ws / "data" / "08_reporting" / "lstm_metrics.json").glob("*/*.json"))
+                      .read_text())
+    row = table.set_index("model").loc["lstm"]
+    assert row["rmspe"] == pytest.approx(lstm["rmspe"]) and row["n"] == lstm["n"]
+    assert table.set_index("model")["n"].nunique() == 1  # identical store-days for every model
+    assert json.loads((lstm_ws / "data" / "08_reporting" / "model_comparison.json").read_text())["data"]
