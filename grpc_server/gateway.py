@@ -185,8 +185,15 @@ def info_from_proto(info: forecast_pb2.ModelInfo) -> dict[str, Any]:
 
 
 def _grpc_error(exc: grpc.aio.AioRpcError) -> JSONResponse:
-    code = exc.code()
-    return JSONResponse(status_code=http_status(code), content=error_body(code, exc.details() or ""))
+    """The server's status and message as they are; failures of the connection itself (which
+    name internal addresses) become a short reason, with the details in the gateway log."""
+    code, message = exc.code(), exc.details() or ""
+    if code == grpc.StatusCode.UNAVAILABLE and "failed to connect" in message.lower():
+        logger.warning("gRPC server unreachable: %s", message)
+        message = "the forecasting service is unreachable; retry later"
+    elif code == grpc.StatusCode.DEADLINE_EXCEEDED and message.lower() == "deadline exceeded":
+        message = "the forecasting service did not answer within the gateway's deadline"
+    return JSONResponse(status_code=http_status(code), content=error_body(code, message))
 
 
 def _location(loc: tuple[Any, ...]) -> str:
