@@ -227,6 +227,7 @@ def test_rest_status_mapping(stack, served_model) -> None:
     with TestClient(create_app(f"127.0.0.1:{procs.free_port()}", timeout=2)) as dead:
         resp = dead.post("/predict", json={"instances": [good]})
         assert resp.status_code == 503 and resp.json()["code"] == 14
+        assert "unreachable" in resp.json()["message"] and "127.0.0.1" not in resp.text
         assert dead.get("/healthz").status_code == 503
     with TestClient(create_app(stack["grpc"], timeout=1e-6)) as hurried:  # always past
         resp = hurried.post("/predict", json={"instances": [good]})
