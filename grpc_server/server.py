@@ -43,6 +43,7 @@ class ServingConfig:
     reload_poll_seconds: float = 2.0
     pinned_versions_cached: int = 4
     grace_seconds: float = 10.0
+    drain_linger_seconds: float = 1.0
     max_message_mb: int = 64
     future_version_tolerance_seconds: float = 3600.0
     max_concurrent_rpcs: int = 256
@@ -94,6 +95,9 @@ class RunningServer:
             logger.warning("Grace period of %.1f s over: cancelling %d call(s) still running",
                            grace, self.servicer.in_flight.count)
         logger.info("Drained %d in-flight call(s); stopping", pending)
+        # keep refusing new calls (UNAVAILABLE) a moment longer before gRPC's own shutdown,
+        # which fails a call that is just arriving with CANCELLED instead
+        time.sleep(max(0.0, min(self.config.drain_linger_seconds, deadline - time.monotonic())))
         self.server.stop(max(0.5, deadline - time.monotonic())).wait()
         self.registry.stop()
 
