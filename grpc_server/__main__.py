@@ -53,6 +53,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override serving.grace_seconds")
     s.add_argument("--coalesce-max-rows", type=int, default=None,
                    help="override serving.coalesce_max_rows (0 = every request predicted alone)")
+    s.add_argument("--metrics-port", type=int, default=None,
+                   help="override serving.metrics_port (Prometheus /metrics; 0 = off)")
+    s.add_argument("--prediction-log", action=argparse.BooleanOptionalAction, default=None,
+                   help="override serving.prediction_log (append served predictions to the "
+                   "catalog's prediction_log dataset)")
     _security_arguments(s, "gRPC")
 
     g = sub.add_parser(
@@ -127,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
             insecure=args.insecure,
             max_batch_rows=args.max_batch_rows, reload_poll_seconds=args.reload_poll_seconds,
             grace_seconds=args.grace_seconds, coalesce_max_rows=args.coalesce_max_rows,
+            metrics_port=args.metrics_port, prediction_log=args.prediction_log,
         )
     from grpc_server.gateway import run_gateway
 

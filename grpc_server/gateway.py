@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from grpc_server.body_limit import BodyLimitMiddleware
 from grpc_server.errors import error_body, http_status
+from grpc_server.gateway_ops import add_ops_routes
 from grpc_server.security import (
     BearerAuthMiddleware,
     TLSFiles,
@@ -227,8 +228,8 @@ def create_app(
     """The gateway app, forwarding to the ForecastService at `grpc_target` with a `timeout` s
     deadline per call. Request bodies over `max_body_mb` get 413; with `auth_token`, REST calls
     need `Authorization: Bearer <token>`; `grpc_tls` / `grpc_token` secure the gRPC side."""
-    state: dict[str, Any] = {}
     metadata = bearer_metadata(grpc_token)
+    state: dict[str, Any] = {"metadata": metadata}  # the ops routes send it too
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
@@ -250,7 +251,10 @@ def create_app(
         description="REST gateway to the gRPC `rossmann.v1.ForecastService`. Errors carry the "
         "gRPC status code and message (`rows[i].field` in messages = `instances[i]` here).",
         lifespan=lifespan,
+        docs_url=None,  # served by add_ops_routes from local files (no CDN)
+        redoc_url=None,
     )
+    add_ops_routes(app, state, timeout)
     app.add_middleware(BodyLimitMiddleware, max_bytes=int(max_body_mb * 1024 * 1024))
     if auth_token:
         app.add_middleware(BearerAuthMiddleware, token=auth_token)  # outermost: checked first
@@ -277,13 +281,14 @@ def create_app(
 
     @app.post("/predict", response_model=PredictOut, responses=_ERRORS,
               summary="Forecast sales for store-days (Kaggle test.csv rows)")
-    async def predict(body: PredictBody) -> Any:
+    async def predict(body: PredictBody, request: Request) -> Any:
+        request.state.model = body.model
         try:
-            request = to_proto(body)
+            message = to_proto(body)
         except (ValueError, UnicodeError) as exc:
             return _text_error(exc)
         try:
-            resp = await state["stub"].Predict(request, timeout=timeout, metadata=metadata)
+            resp = await state["stub"].Predict(message, timeout=timeout, metadata=metadata)
         except grpc.aio.AioRpcError as exc:
             return _grpc_error(exc)
         return from_proto(resp)
