@@ -77,7 +77,8 @@ def test_gateway_reconnects_fast_after_a_server_restart(fake_workspace: Path,
 def test_stuck_server_gives_504_within_the_gateway_deadline(fake_workspace: Path,
                                                              tmp_path: Path) -> None:
     """A gRPC server that stops answering (SIGSTOP): /predict answers 504 after the gateway's
-    --timeout (2 s here, not 30), /healthz reports it with 503; then the server resumes."""
+    --timeout (2 s here, not 30), /healthz and /readyz report it with 503 while /livez stays
+    200; then the server resumes."""
     catalog, _ = load_project_catalog(fake_workspace)
     save_version(catalog, FAKE_DATASET, FakeForecaster(), version_ts(0))
     slog, glog = tmp_path / "server.log", tmp_path / "gateway.log"
@@ -99,6 +100,9 @@ def test_stuck_server_gives_504_within_the_gateway_deadline(fake_workspace: Path
             health = httpx.get(f"{base}/healthz", timeout=60)
             assert health.status_code == 503
             assert health.json()["grpc"] == "DEADLINE_EXCEEDED", health.json()
+            ready = httpx.get(f"{base}/readyz", timeout=60)
+            assert ready.status_code == 503 and ready.json()["grpc"] == "DEADLINE_EXCEEDED"
+            assert httpx.get(f"{base}/livez", timeout=60).status_code == 200
         finally:
             os.killpg(server.pid, signal.SIGCONT)
         wait_for(lambda: predict_status(base) == 200, what="server answering again")
