@@ -170,11 +170,14 @@ def add_ops_routes(app: FastAPI, state: dict[str, Any], timeout: float) -> None:
              summary="One store's daily sales history and its forecast after the data ends")
     async def forecast(
         request: Request,
-        store: Annotated[int, Query(description="store id")],
-        days: Annotated[int, Query(description="days to forecast after the history ends")] = 42,
+        # int32 in the proto: larger values are refused (400) here, not a 500 in conversion
+        store: Annotated[int, Query(description="store id", ge=-(2**31), le=2**31 - 1)],
+        days: Annotated[int, Query(description="days to forecast after the history ends",
+                                   le=2**31 - 1)] = 42,
         model: Annotated[str, Query(description='"tree" or "lstm"; empty = default')] = "",
         version: Annotated[str, Query(description="catalog version; empty = latest")] = "",
-        history_days: Annotated[int, Query(description="days of history; 0 = none")] = 182,
+        history_days: Annotated[int, Query(description="days of history; 0 = none",
+                                           le=2**31 - 1)] = 182,
     ) -> Any:
         request.state.model = model or "default"
         if days < 1:

@@ -7,8 +7,12 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import subprocess
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -38,6 +42,34 @@ def predict_status(base: str) -> int:
         return httpx.post(f"{base}/predict", json={"instances": [ROW]}, timeout=30).status_code
     except httpx.HTTPError:
         return -1
+
+
+@dataclass
+class Stack:
+    server: subprocess.Popen
+    gateway: subprocess.Popen
+    base: str
+    gateway_log: Path
+
+
+@contextmanager
+def server_and_gateway(workspace: Path, tmp_path: Path, forecaster,
+                       *gateway_args: str) -> Iterator[Stack]:
+    """A gRPC server serving `forecaster` and a gateway in front of it; both stopped after."""
+    catalog, _ = load_project_catalog(workspace)
+    save_version(catalog, FAKE_DATASET, forecaster, version_ts(0))
+    slog, glog = tmp_path / "server.log", tmp_path / "gateway.log"
+    server, gport = procs.start_server(workspace, slog)
+    gateway = None
+    try:
+        procs.wait_serving(server, gport, slog)
+        gateway, hport = procs.start_gateway(gport, glog, *gateway_args)
+        procs.wait_http(gateway, hport, glog)
+        yield Stack(server, gateway, f"http://127.0.0.1:{hport}", glog)
+    finally:
+        if gateway is not None:
+            procs.stop(gateway)
+        procs.stop(server)
 
 
 def test_gateway_reconnects_fast_after_a_server_restart(fake_workspace: Path,
@@ -79,16 +111,9 @@ def test_stuck_server_gives_504_within_the_gateway_deadline(fake_workspace: Path
     """A gRPC server that stops answering (SIGSTOP): /predict answers 504 after the gateway's
     --timeout (2 s here, not 30), /healthz and /readyz report it with 503 while /livez stays
     200; then the server resumes."""
-    catalog, _ = load_project_catalog(fake_workspace)
-    save_version(catalog, FAKE_DATASET, FakeForecaster(), version_ts(0))
-    slog, glog = tmp_path / "server.log", tmp_path / "gateway.log"
-    server, gport = procs.start_server(fake_workspace, slog)
-    gateway = None
-    try:
-        procs.wait_serving(server, gport, slog)
-        gateway, hport = procs.start_gateway(gport, glog, "--timeout", "2")
-        procs.wait_http(gateway, hport, glog)
-        base = f"http://127.0.0.1:{hport}"
+    with server_and_gateway(fake_workspace, tmp_path, FakeForecaster(),
+                            "--timeout", "2") as stack:
+        base, server = stack.base, stack.server
         assert predict_status(base) == 200
         os.killpg(server.pid, signal.SIGSTOP)
         try:
@@ -106,27 +131,15 @@ def test_stuck_server_gives_504_within_the_gateway_deadline(fake_workspace: Path
         finally:
             os.killpg(server.pid, signal.SIGCONT)
         wait_for(lambda: predict_status(base) == 200, what="server answering again")
-    finally:
-        if gateway is not None:
-            procs.stop(gateway)
-        procs.stop(server)
 
 
 def test_gateway_sigterm_drains_in_flight_requests_and_exits_0(fake_workspace: Path,
                                                                tmp_path: Path) -> None:
     started = tmp_path / "started"
     started.mkdir()
-    catalog, _ = load_project_catalog(fake_workspace)
-    save_version(catalog, FAKE_DATASET, SlowForecaster(delay=2.0, started_dir=str(started)),
-                 version_ts(0))
-    slog, glog = tmp_path / "server.log", tmp_path / "gateway.log"
-    server, gport = procs.start_server(fake_workspace, slog)
-    gateway = None
-    try:
-        procs.wait_serving(server, gport, slog)
-        gateway, hport = procs.start_gateway(gport, glog, "--timeout", "60")
-        procs.wait_http(gateway, hport, glog)
-        base = f"http://127.0.0.1:{hport}"
+    slow = SlowForecaster(delay=2.0, started_dir=str(started))
+    with server_and_gateway(fake_workspace, tmp_path, slow, "--timeout", "60") as stack:
+        base, gateway, glog = stack.base, stack.gateway, stack.gateway_log
         result: dict = {}
 
         def call() -> None:
@@ -148,7 +161,3 @@ def test_gateway_sigterm_drains_in_flight_requests_and_exits_0(fake_workspace: P
         assert resp.json()["predictions"][0]["Id"] == 7
         assert gateway.wait(60) == 0, glog.read_text()
         assert "Finished server process" in glog.read_text()
-    finally:
-        if gateway is not None:
-            procs.stop(gateway)
-        procs.stop(server)
