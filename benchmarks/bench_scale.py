@@ -210,7 +210,8 @@ def main() -> int:
     parser.add_argument("--paths", nargs="+", choices=["pandas", "dask"],
                         default=["pandas", "dask"], help="which paths, in this order")
     parser.add_argument("--serving-rows", type=int, default=300)
-    parser.add_argument("--dir", type=Path, default=None, help="work folder (default: a temp dir)")
+    parser.add_argument("--dir", type=Path, default=None, help="work folder, kept (default: a "
+                        "temp dir, removed at the end); chains in it are reused")
     args = parser.parse_args()
 
     root = args.dir or Path(tempfile.mkdtemp(prefix="bench_scale_"))
@@ -228,7 +229,6 @@ def main() -> int:
           f"Dask: LocalCluster {args.workers} workers x 1 thread, memory_limit "
           f"{args.worker_memory}; work dir {root}", flush=True)
     results: dict[tuple[int, str, str], dict] = {}
-    dask_ws_by_n: dict[int, Path] = {}
     for n in args.stores:
         t = time.perf_counter()
         raw = make_chain(root, n)
@@ -255,7 +255,10 @@ def main() -> int:
                         print(r["error"], flush=True)
                     break
             if path == "dask":
-                dask_ws_by_n[n] = ws
+                model_dir = ws / "data" / "06_models" / "tree_forecaster.pkl"
+                if n == max(args.stores) and model_dir.is_dir():
+                    serving = serving_figures(ws, args.serving_rows, root / f"server_{n}.log")
+                    print(f"serving the {n:,}-store model: {json.dumps(serving)}", flush=True)
 
     print("\n| stores | step | pandas: s | pandas: peak MiB | dask: s | dask: driver MiB | "
           "dask: max worker MiB (workers) |")
@@ -291,14 +294,10 @@ def main() -> int:
         elif any(r and r.get("capped") for r in tp):
             print(f"{n:,} stores: pandas path stopped above {args.pandas_cap_gb} GB; dask "
                   f"{'completed' if all(r and r['ok'] for r in td) else 'did not complete'}")
-    if dask_ws_by_n:
-        n = max(dask_ws_by_n)
-        ws = dask_ws_by_n[n]
-        if (ws / "data" / "06_models" / "tree_forecaster.pkl").is_dir():
-            s = serving_figures(ws, args.serving_rows, root / f"server_{n}.log")
-            print(f"\nserving the {n:,}-store model: {json.dumps(s)}")
     load = os.getloadavg()
     print(f"load average at the end {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}")
+    if args.dir is None:  # ~1 GB of chains and outputs per size run: keep only what was asked for
+        shutil.rmtree(root, ignore_errors=True)
     return 0
 
 
