@@ -99,3 +99,17 @@ def trainable_rows(rows: pd.DataFrame, drop_outliers: bool) -> pd.DataFrame:
     if drop_outliers and "SalesOutlier" in rows:
         keep &= ~rows["SalesOutlier"].astype(bool)
     return rows.loc[keep]
+
+
+def origin_training_rows(frame: pd.DataFrame, drop_outliers: bool, fraction: float,
+                         seed: int = 0) -> pd.DataFrame:
+    """Trainable rows of the origin frame, a seeded `fraction` of them: with origins closer
+    together than the horizon each day appears once per origin that covers it (at a different
+    horizon), so a fraction keeps the training set near the size of the history while every
+    origin's situation is represented."""
+    rows = trainable_rows(frame, drop_outliers)
+    if not 0 < fraction <= 1:
+        raise ValueError(f"tree_model.origin_row_fraction must be in (0, 1], got {fraction}")
+    if fraction < 1:
+        rows = rows.sample(frac=fraction, random_state=seed).sort_index()
+    return rows

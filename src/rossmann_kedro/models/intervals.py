@@ -171,7 +171,7 @@ class HorizonConformalInterval:
         logger.info("Horizon conformal %.0f%% intervals: %d residuals, %d stores, %d bands of %d "
                     "days, normalised quantiles %s", 100 * self.level, len(r), len(per),
                     len(self.q_low), self.band_days,
-                    [f"[{a:.2f}, {b:.2f}]" for a, b in zip(self.q_low, self.q_high)])
+                    [f"[{a:.2f}, {b:.2f}]" for a, b in zip(self.q_low, self.q_high, strict=False)])
         return self
 
     def band_of(self, horizon: np.ndarray) -> np.ndarray:

@@ -183,7 +183,7 @@ class TreeForecaster:
         # ~0.1 ms less per request
         X = feature_matrix(rows, self.context).T  # noqa: N806
         pred = np.zeros(len(X))
-        for w, scorer in zip(self.weights, self._scorers()):
+        for w, scorer in zip(self.weights, self._scorers(), strict=False):
             pred += w * scorer.predict(X)
         return pred + self.log_shift, X[:, _HORIZON]
 
@@ -191,7 +191,7 @@ class TreeForecaster:
         """Largest relative difference between the numpy scoring path and `Pipeline.predict`,
         over all members."""
         X = build_features(rows, self.context)  # noqa: N806
-        return max(s.check(m, X) for s, m in zip(self._scorers(), self.members))
+        return max(s.check(m, X) for s, m in zip(self._scorers(), self.members, strict=False))
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)

@@ -54,7 +54,7 @@ def test_metrics_table_has_every_model_fold_and_week(workspace: Path) -> None:
     ensembles = {"xgboost_pair", "layouts", "layouts_pair"}
     expected_models = set(MODELS) | ensembles | {"served"}
     assert set(per_fold["model"]) == expected_models
-    cells = per_fold.groupby("model").apply(lambda g: set(zip(g["fold"], g["week"])),
+    cells = per_fold.groupby("model").apply(lambda g: set(zip(g["fold"], g["week"], strict=False)),
                                             include_groups=False)
     full = {(str(f), w) for f in range(1, 5) for w in range(0, 7)}
     for model, got in cells.items():

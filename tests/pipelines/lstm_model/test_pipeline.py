@@ -15,6 +15,7 @@ import yaml
 from rossmann_kedro.forecaster import REQUEST_COLUMNS, Forecaster
 from rossmann_kedro.synthetic import write_csvs
 from rossmann_kedro.workspace import make_workspace, run_pipeline
+from tests.small_params import small_backtest_params
 
 from .conftest import TINY_CONFIG
 
@@ -40,8 +41,13 @@ def lstm_ws(tmp_path_factory, small_raw_tables) -> Path:
                                  "epochs": 4, "anchor_stride_days": 7})
     params["lstm_model"]["stationarity"]["max_stores"] = 3
     params_file.write_text(yaml.safe_dump(params))
-    for name in ("data_processing", "feature_engineering", "tree_model", "lstm_model"):
-        run_pipeline(ws, name)  # tree_model first: the LSTM is compared with its metrics
+    run_pipeline(ws, "data_processing")
+    run_pipeline(ws, "feature_engineering")
+    # the LSTM's last node compares it with tree_model's metrics: train the trees first
+    small = small_backtest_params(["seasonal_naive", "xgboost_v1", "xgboost"])
+    run_pipeline(ws, "backtest", params=small)
+    run_pipeline(ws, "tree_model", params=small)
+    run_pipeline(ws, "lstm_model")
     return ws
 
 

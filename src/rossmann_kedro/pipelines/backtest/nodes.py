@@ -23,6 +23,7 @@ from rossmann_kedro.models.candidates import (
     CandidateSpec,
     candidate_specs,
     ensemble_specs,
+    origin_training_rows,
     trainable_rows,
 )
 from rossmann_kedro.models.intervals import HorizonConformalInterval
@@ -40,11 +41,18 @@ def model_columns(predictions: pd.DataFrame) -> list[str]:
 
 
 def fold_origins(model_input_origins: pd.DataFrame, n_folds: int) -> list[pd.Timestamp]:
+    """The last `n_folds` origins one horizon apart (six weeks), the last one ending at the end
+    of the data, oldest first. The frame's origins may be closer together (more training rows);
+    folds never overlap."""
     origins = sorted(pd.to_datetime(model_input_origins["origin"].unique()))
-    if len(origins) < n_folds + 1:
-        raise ValueError(f"backtest.n_folds={n_folds} needs {n_folds + 1} origins (folds plus "
-                         f"training rows before the first), the origin frame has {len(origins)}")
-    return origins[-n_folds:]
+    horizon = int(model_input_origins["horizon_days"].max())
+    last = origins[-1]
+    spaced = [o for o in origins if (last - o).days % horizon == 0]
+    if len(spaced) < n_folds + 1:
+        raise ValueError(f"backtest.n_folds={n_folds} needs {n_folds + 1} origins {horizon} days "
+                         f"apart (folds plus training rows before the first); the origin frame "
+                         f"has {len(spaced)}")
+    return spaced[-n_folds:]
 
 
 def _sample_stores(frame: pd.DataFrame, sales: pd.DataFrame, max_stores: int | None,
@@ -120,7 +128,8 @@ def _fit_candidate(spec: CandidateSpec, frame: pd.DataFrame, history: pd.DataFra
                    label: str):
     drop = bool(tree_params["drop_outliers"])
     if spec.training == "origins":
-        rows = trainable_rows(frame.loc[pd.to_datetime(frame["Date"]) < origin], drop)
+        rows = origin_training_rows(frame.loc[pd.to_datetime(frame["Date"]) < origin], drop,
+                                    float(tree_params["origin_row_fraction"]))
         return spec.fit(rows, rows["Sales"], label, int(tree_params["log_every"]))
     rows = trainable_rows(history.loc[history["Open"] == 1], drop)
     X = build_features(rows, window_context)  # noqa: N806
@@ -344,7 +353,7 @@ def worst_stores(predictions: pd.DataFrame, params: dict[str, Any]) -> pd.DataFr
 
 
 def backtest_summary(selection: dict[str, Any], coverage_table: pd.DataFrame,
-                     predictions: pd.DataFrame, runtime: float | None = None) -> dict[str, Any]:
+                     predictions: pd.DataFrame) -> dict[str, Any]:
     """The figures the served version is chosen on (GetModelInfo / `/model` report them)."""
     cov = coverage_table.loc[(coverage_table["fold"] == "mean")]
     by_level = {}
@@ -356,6 +365,8 @@ def backtest_summary(selection: dict[str, Any], coverage_table: pd.DataFrame,
             "mean_relative_width": float(overall["mean_relative_width"]),
             "coverage_by_week": [float(v) for v in weeks["coverage"]],
         }
+    served = [mx.evaluate(g["Sales"], np.expm1(g["served"]))
+              for _, g in predictions.groupby("fold")]
     return {
         "folds": selection["folds"],
         "horizon_days": int(predictions["horizon_days"].max()),
@@ -365,6 +376,8 @@ def backtest_summary(selection: dict[str, Any], coverage_table: pd.DataFrame,
         "mean_rmspe": selection["served"]["mean_rmspe"],
         "std_rmspe": selection["served"]["std_rmspe"],
         "fold_rmspe": selection["served"]["fold_rmspe"],
+        "mean_rmse": float(np.mean([m["rmse"] for m in served])),
+        "mean_mae": float(np.mean([m["mae"] for m in served])),
         "intervals": by_level,
         "models": {m: s["mean_rmspe"] for m, s in selection["scores"].items()},
     }

@@ -19,7 +19,11 @@ from sklearn.pipeline import Pipeline
 
 from rossmann_kedro.features import FeatureContext
 from rossmann_kedro.models.batch import scoring_outputs
-from rossmann_kedro.models.candidates import candidate_specs, trainable_rows
+from rossmann_kedro.models.candidates import (
+    candidate_specs,
+    origin_training_rows,
+    trainable_rows,
+)
 from rossmann_kedro.models.intervals import HorizonConformalInterval
 from rossmann_kedro.models.tree import TreeForecaster, member_features
 
@@ -41,8 +45,11 @@ def train_members(model_input_origins: pd.DataFrame, model_input_full: pd.DataFr
     fitted = {}
     for name in members:
         spec = specs[name]
-        source = model_input_origins if spec.training == "origins" else model_input_full
-        rows = trainable_rows(source, drop)
+        if spec.training == "origins":
+            rows = origin_training_rows(model_input_origins, drop,
+                                        float(params["origin_row_fraction"]))
+        else:
+            rows = trainable_rows(model_input_full, drop)
         fitted[name] = spec.fit(rows, rows["Sales"], "all history", int(params["log_every"]))
     return fitted
 
@@ -62,7 +69,10 @@ def build_forecaster(members: dict[str, Pipeline], feature_context: FeatureConte
             "estimator": backtest_selection["chosen"],
             "members": dict(weights),
             "bias_factor": float(np.exp(backtest_selection["log_shift"])),
-            "metrics": {"rmspe": backtest_summary["mean_rmspe"]},
+            # mean over the backtest folds of the served model's out-of-sample errors
+            "metrics": {"rmspe": backtest_summary["mean_rmspe"],
+                        "rmse": backtest_summary["mean_rmse"],
+                        "mae": backtest_summary["mean_mae"]},
             "coverage": backtest_summary["intervals"]
                         .get(f"{100 * backtest_interval_calibration.level:.0f}", {})
                         .get("coverage"),
@@ -77,7 +87,7 @@ def feature_importance(tree_forecaster: TreeForecaster):
     """Gain importance of the served members (weighted by their ensemble weight), as a table
     and a plot."""
     rows = []
-    for w, pipe in zip(tree_forecaster.weights, tree_forecaster.members):
+    for w, pipe in zip(tree_forecaster.weights, tree_forecaster.members, strict=False):
         model = pipe.named_steps["model"]
         names = member_features(pipe)
         if hasattr(model, "get_booster"):
@@ -85,7 +95,7 @@ def feature_importance(tree_forecaster: TreeForecaster):
             gain = {names[int(k[1:])] if k.startswith("f") and k[1:].isdigit() else k: v
                     for k, v in raw.items()}
         else:
-            gain = dict(zip(names, model.feature_importances_))
+            gain = dict(zip(names, model.feature_importances_, strict=False))
         total = sum(gain.values()) or 1.0
         rows += [{"feature": f, "gain_share": w * g / total} for f, g in gain.items()]
     table = (pd.DataFrame(rows).groupby("feature", as_index=False)["gain_share"].sum()
