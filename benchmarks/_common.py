@@ -25,7 +25,7 @@ def real_raw_files(data_dir: Path) -> list[Path]:
     Kedro's INFO logging is silenced too: benchmarks print figures, not the run log."""
     raw = sorted(Path(data_dir).glob("*.csv*"))
     if not raw:
-        print(f"skip: no real data in {data_dir}")  # noqa: T201
+        print(f"skip: no real data in {data_dir}")
     logging.disable(logging.INFO)
     return raw
 

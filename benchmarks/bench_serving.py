@@ -12,7 +12,7 @@ REST overhead <= 2 ms p50; >= 1,000 req/s for 30 s with 0 errors.
 Model source, first that applies:
   --workspace DIR   a workspace (created with the real raw files if missing); models it lacks
                     are linked from --link-models-from workspaces, else trained in it
-  real data         /work/shared/data/rossmann present: /tmp/bench_serving_ws (models trained
+  real data         ../shared/data/rossmann present: <tmp>/bench_serving_ws (models trained
                     once via data_processing + feature_engineering + tree_model + lstm_model)
   synthetic         otherwise: a synthetic workspace trained the same way
   --fake-model      a trivial Forecaster as "tree" (measures the serving layer alone)
@@ -29,6 +29,7 @@ import asyncio
 import os
 import resource
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -99,10 +100,10 @@ def prepare_workspace(args: argparse.Namespace, models: list[str]) -> tuple[Path
         if not (ws / "conf").is_dir():
             make_workspace(ws, raw_files=[REAL_DATA / f for f in REAL_FILES] if real else [])
     elif real:
-        ws = Path("/tmp/bench_serving_ws")
+        ws = Path(tempfile.gettempdir()) / "bench_serving_ws"
         make_workspace(ws, raw_files=[REAL_DATA / f for f in REAL_FILES])
     else:
-        ws = make_workspace(Path("/tmp/bench_serving_synth_ws"))
+        ws = make_workspace(Path(tempfile.gettempdir()) / "bench_serving_synth_ws")
     link_models(ws, args.link_models_from or [], models)
     missing = [m for m in models if not _has_model(ws, m)]
     if missing:
@@ -338,9 +339,9 @@ def profile_single_row(ws: Path, rows: pd.DataFrame, model: str) -> frozenset[in
     if hasattr(f, "pipeline") and hasattr(f, "context") and hasattr(f, "check_fast_path"):
         from rossmann_kedro.features import build_features
 
-        X = build_features(frame, f.context)  # noqa: N806
+        X = build_features(frame, f.context)
         pipe = f.pipeline
-        Xt = pipe[:-1].transform(X)  # noqa: N806
+        Xt = pipe[:-1].transform(X)
         est = pipe.steps[-1][1]
         print(f"    build_features          {_best_ms(lambda: build_features(frame, f.context)):8.3f} ms")
         print(f"    pipeline.predict        {_best_ms(lambda: pipe.predict(X)):8.3f} ms")

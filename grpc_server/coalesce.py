@@ -95,7 +95,7 @@ class Coalescer:
                     frame = frame_from_columns([c.converted.columns for c in calls])
                     values = prediction_values(calls[0].forecaster.predict(frame), len(frame),
                                                calls[0].label)
-                except Exception:  # noqa: BLE001 - retry alone: each request gets its own error
+                except Exception:  # retry alone: each request gets its own error
                     pass
                 else:
                     self.coalesced += len(calls)
@@ -108,7 +108,7 @@ class Coalescer:
             for c in calls:
                 try:
                     c.values = _predict_alone(c.forecaster, c.converted, c.label)
-                except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+                except BaseException as exc:  # re-raised in the caller's thread
                     c.error = exc
                 c.done.set()
 

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from grpc_server.errors import InvalidArgument, ResourceExhausted
+from grpc_server.errors import Internal, InvalidArgument, ResourceExhausted
 from rossmann.v1 import forecast_pb2
 from rossmann_kedro.forecaster import PREDICTION_COLUMNS, REQUEST_COLUMNS
 
@@ -31,6 +31,10 @@ _PLACEHOLDER_DATE = "1970-01-01"
 _DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 SMALL_BATCH = 16  # up to this many rows, dates are parsed one by one (faster than numpy)
+# The Forecaster input's Date column is datetime64[ns], which holds 1677-09-21..2262-04-11 only:
+# a date outside would wrap around silently (2600-03-01 became a date in 1431), so whole years
+# inside that span are the dates any request may carry.
+MIN_DATE, MAX_DATE = np.datetime64("1678-01-01", "D"), np.datetime64("2261-12-31", "D")
 
 
 @dataclass(frozen=True)
@@ -170,17 +174,19 @@ def rows_to_frame(
     derived_dow = (parsed.astype(np.int64) + 3) % 7 + 1  # 1970-01-01 was a Thursday (4)
     holiday_ok = np.fromiter((h in _STATE_HOLIDAY_SET for h in holiday), dtype=bool, count=n)
 
+    out_of_range = ~malformed & ~impossible & ((parsed < MIN_DATE) | (parsed > MAX_DATE))
     bad_store = ~_store_known(store, known_stores)
     bad_dow_range = (dow < 0) | (dow > 7)
     bad_dow = ~bad_dow_range & (dow != 0) & (dow != derived_dow) & ~malformed & ~impossible
     if (
-        bad_store.any() or malformed.any() or impossible.any() or bad_dow_range.any()
-        or bad_dow.any() or not holiday_ok.all()
+        bad_store.any() or malformed.any() or impossible.any() or out_of_range.any()
+        or bad_dow_range.any() or bad_dow.any() or not holiday_ok.all()
     ):
         raise InvalidArgument(
             _describe_errors(
                 n, store, dates, dow, derived_dow, holiday, known_stores,
-                bad_store, malformed, impossible, bad_dow_range, bad_dow, ~holiday_ok,
+                bad_store, malformed, impossible | out_of_range, bad_dow_range, bad_dow,
+                ~holiday_ok, out_of_range,
             )
         )
 
@@ -205,6 +211,7 @@ def _describe_errors(
     bad_dow_range: np.ndarray,
     bad_dow: np.ndarray,
     bad_holiday: np.ndarray,
+    out_of_range: np.ndarray,
 ) -> str:
     """The error path: spell out the first few problems, by row and field."""
     problems: list[tuple[int, int, str]] = []
@@ -219,7 +226,11 @@ def _describe_errors(
                   f"stores, ids {known_stores[0]}..{known_stores[-1]})")
     add(malformed, 1, lambda i: "date: missing (expected YYYY-MM-DD)" if dates[i] == ""
         else f"date: {dates[i]!r} is not a date in YYYY-MM-DD form")
-    add(impossible, 1, lambda i: f"date: {dates[i]!r} is not a valid calendar date")
+    add(impossible & ~out_of_range, 1,
+        lambda i: f"date: {dates[i]!r} is not a valid calendar date")
+    add(out_of_range, 1,
+        lambda i: f"date: {dates[i]!r} is outside the dates a forecast can be made for "
+                  f"({MIN_DATE}..{MAX_DATE})")
     add(bad_dow_range, 2,
         lambda i: f"day_of_week: {dow[i]} is not in 1..7 (Monday=1; 0 = derive from date)")
     add(bad_dow, 2,
@@ -255,6 +266,13 @@ def predictions_to_response(
     Sales/lower/upper values)."""
     if isinstance(predicted, pd.DataFrame):
         predicted = prediction_values(predicted, len(converted.dates), f"model {model} {version}")
+    finite = np.isfinite(predicted).all(axis=1)
+    if not finite.all():  # never answer OK with NaN/inf: a model bug, not the caller's fault
+        bad = np.flatnonzero(~finite)
+        raise Internal(
+            f"model {model!r} ({version}) produced a non-finite Sales/lower/upper for "
+            f"{bad.size} of {len(finite)} rows (first rows[{bad[0]}]); nothing was served"
+        )
     sales, lower, upper = (predicted[:, j].tolist() for j in range(3))
     response = forecast_pb2.PredictResponse(model=model, version=version)
     add = response.predictions.add  # in place: ~2x faster than building and copying messages

@@ -48,6 +48,12 @@ class Unavailable(ServingError):
     code = grpc.StatusCode.UNAVAILABLE
 
 
+class Internal(ServingError):
+    """The server or a model failed (a bug, not the request's fault); details in the log."""
+
+    code = grpc.StatusCode.INTERNAL
+
+
 # grpc-gateway's runtime.HTTPStatusFromCode, verbatim.
 GRPC_TO_HTTP: dict[grpc.StatusCode, int] = {
     grpc.StatusCode.OK: HTTPStatus.OK,

@@ -2,7 +2,8 @@
 not the server, decides where model files live), versioned, validated and hot-reloaded.
 
 A background thread polls each model's versioned dataset directory; a newer version is loaded
-fully, validated (it is a Forecaster and predicts a smoke batch) and only then swapped in by one
+fully, validated (it is a Forecaster and predicts every store it knows on a range of dates, all
+finite and ordered; see `validate_forecaster`) and only then swapped in by one
 reference assignment, so requests in flight keep the object they already hold. A version that
 fails to load or validate is logged once and skipped (retried only if its file changes, which
 covers a version still being written); it never replaces a good model.
@@ -24,9 +25,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from grpc_server.convert import rows_to_frame
+from grpc_server.convert import frame_from_columns
 from grpc_server.errors import FailedPrecondition, NotFound, Unavailable
-from rossmann.v1 import forecast_pb2
 from rossmann_kedro.forecaster import PREDICTION_COLUMNS, Forecaster
 
 logger = logging.getLogger(__name__)
@@ -61,6 +61,7 @@ class _ModelState:
     # version -> (size, mtime_ns) of its file when it failed; retried when that changes
     rejected: dict[str, tuple[int, int]] = field(default_factory=dict)
     pinned: OrderedDict[str, LoadedModel] = field(default_factory=OrderedDict)
+    ignored: set[str] = field(default_factory=set)  # versions hot reload does not consider
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -85,34 +86,41 @@ def load_project_catalog(project_path: Path, env: str | None = None) -> tuple[An
         # validation to none (as `session.run` scopes it to the pipelines it runs), so the
         # server does not depend on pipeline code it never executes.
         if hasattr(context, "_pipelines_to_validate"):
-            context._pipelines_to_validate = []  # noqa: SLF001
+            context._pipelines_to_validate = []
         return context.catalog, dict(context.params)
 
 
-def smoke_rows(forecaster: Forecaster) -> list[forecast_pb2.StoreDay]:
-    """A small request the model must answer before it may serve: two stores, the day after
-    training ends, one open (no promo), one open with promo, one closed."""
-    stores = sorted(forecaster.stores)[:2]
+# Days after the end of training a new version must forecast for every store before it may
+# serve: the product forecasts six weeks ahead.
+VALIDATION_DAYS = (1, 2, 7, 14, 28, 42)
+KEDRO_VERSION_FORMAT = "%Y-%m-%dT%H.%M.%S.%fZ"
+
+
+def validation_frame(forecaster: Forecaster, known: np.ndarray) -> pd.DataFrame:
+    """The request a version must answer before it may serve: every store it knows, on
+    VALIDATION_DAYS after its training ends, open without and with promo, then closed."""
     meta = getattr(forecaster, "metadata", {}) or {}
     try:
-        day = date.fromisoformat(str(meta.get("train_end", ""))[:10]) + timedelta(days=1)
+        end = date.fromisoformat(str(meta.get("train_end", ""))[:10])
     except ValueError:
-        day = date(2015, 8, 1)
-    rows = []
-    for i, (store, open_, promo) in enumerate(
-        [(stores[0], True, False), (stores[-1], True, True), (stores[0], False, False)]
-    ):
-        rows.append(forecast_pb2.StoreDay(
-            store=store, date=day.isoformat(), open=open_, promo=promo, state_holiday="0",
-            school_holiday=False, id=i,
-        ))
-    return rows
+        end = date(2015, 7, 31)
+    days = np.array([np.datetime64(end + timedelta(days=d), "D") for d in VALIDATION_DAYS])
+    open_promo = [(1, 0), (1, 1), (0, 0)]  # (Open, Promo)
+    store = np.tile(np.repeat(known, len(days)), len(open_promo))
+    day = np.tile(days, len(known) * len(open_promo))
+    flags = np.repeat(np.array(open_promo, dtype=np.int64), len(known) * len(days), axis=0)
+    n = len(store)
+    return frame_from_columns([{
+        "Store": store, "DayOfWeek": (day.astype(np.int64) + 3) % 7 + 1,
+        "Date": day.astype("datetime64[ns]"), "Open": flags[:, 0], "Promo": flags[:, 1],
+        "StateHoliday": ["0"] * n, "SchoolHoliday": np.zeros(n, dtype=np.int64),
+    }])
 
 
 def validate_forecaster(obj: Any) -> np.ndarray:
-    """Check that `obj` can serve: the Forecaster contract, and a smoke prediction that is
-    finite, ordered (lower <= Sales <= upper) and 0..0 on a closed day. Returns its sorted stores.
-    """
+    """Check that `obj` can serve: the Forecaster contract, and a prediction for every store it
+    knows on a range of dates (see `validation_frame`) that is finite, ordered
+    (lower <= Sales <= upper) and 0..0 on closed days. Returns its sorted stores."""
     if not isinstance(obj, Forecaster):
         raise InvalidModelError(f"loaded a {type(obj).__name__}, not a Forecaster")
     try:
@@ -123,19 +131,58 @@ def validate_forecaster(obj: Any) -> np.ndarray:
         raise InvalidModelError("the model knows no stores")
     if not isinstance(obj.metadata, Mapping):
         raise InvalidModelError("metadata is not a mapping")
-    converted = rows_to_frame(smoke_rows(obj), known, max_rows=10)
-    out = obj.predict(converted.frame)
+    frame = validation_frame(obj, known)
+    try:
+        out = obj.predict(frame)
+    except ValueError as exc:
+        raise InvalidModelError(
+            f"cannot forecast every store {VALIDATION_DAYS[0]}..{VALIDATION_DAYS[-1]} days "
+            f"after training ends: {exc}") from exc
     if not isinstance(out, pd.DataFrame) or any(c not in out.columns for c in PREDICTION_COLUMNS):
         raise InvalidModelError(f"predict returned no {PREDICTION_COLUMNS} frame")
     values = out[list(PREDICTION_COLUMNS)].to_numpy(dtype=np.float64)
-    if values.shape[0] != len(converted.frame) or not np.isfinite(values).all():
-        raise InvalidModelError(f"smoke prediction is not {len(converted.frame)} finite rows")
+    if values.shape[0] != len(frame):
+        raise InvalidModelError(f"predict returned {values.shape[0]} rows for {len(frame)}")
+
+    def where(bad: np.ndarray) -> str:
+        i = int(np.flatnonzero(bad)[0])
+        return (f"{int(bad.sum())} of {len(frame)} validation rows, e.g. store "
+                f"{frame['Store'].iat[i]} on {frame['Date'].iat[i].date()}")
+
+    finite = np.isfinite(values).all(axis=1)
+    if not finite.all():
+        raise InvalidModelError(f"predictions are not finite for {where(~finite)}")
     sales, lower, upper = values.T
-    if (lower > sales + 1e-9).any() or (sales > upper + 1e-9).any():
-        raise InvalidModelError("smoke prediction violates lower <= Sales <= upper")
-    if np.abs(values[2]).max() != 0:
-        raise InvalidModelError("a closed store-day did not predict 0 with a 0..0 interval")
+    disordered = (lower > sales + 1e-9) | (sales > upper + 1e-9)
+    if disordered.any():
+        raise InvalidModelError(f"lower <= Sales <= upper is violated for {where(disordered)}")
+    closed_nonzero = (frame["Open"].to_numpy() == 0) & (np.abs(values).max(axis=1) != 0)
+    if closed_nonzero.any():
+        raise InvalidModelError(
+            f"a closed store-day did not predict 0 with a 0..0 interval: {where(closed_nonzero)}")
     return known
+
+
+def public_reason(exc: BaseException) -> str:
+    """What a client may see of why a version cannot be served: our own validation message, or
+    only the type of the load failure (its message and traceback can name server paths; they go
+    to the server log)."""
+    if isinstance(exc, InvalidModelError):
+        return str(exc)
+    root = exc
+    while root.__cause__ is not None or (root.__context__ is not None
+                                         and not root.__suppress_context__):
+        root = root.__cause__ or root.__context__  # type: ignore[assignment]
+    kind = type(root).__name__ if root is exc else f"{type(exc).__name__} <- {type(root).__name__}"
+    return f"the file cannot be loaded ({kind}; details in the server log)"
+
+
+def version_time(version: str) -> datetime | None:
+    """The UTC time a Kedro version timestamp names, or None if it is not one."""
+    try:
+        return datetime.strptime(version, KEDRO_VERSION_FORMAT).replace(tzinfo=UTC)
+    except ValueError:
+        return None
 
 
 class ModelRegistry:
@@ -149,8 +196,12 @@ class ModelRegistry:
         poll_interval: float = 2.0,
         pinned_cache_size: int = 4,
         on_change: Callable[[ModelRegistry], None] | None = None,
+        future_version_tolerance_seconds: float = 3600.0,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._catalog = catalog
+        self.future_tolerance = timedelta(seconds=future_version_tolerance_seconds)
+        self._clock = clock
         self.default_model = default_model
         self.poll_interval = poll_interval
         self.pinned_cache_size = pinned_cache_size
@@ -203,11 +254,12 @@ class ModelRegistry:
                 return state.pinned[version]
             try:
                 loaded = self._load_version(state, version)
-            except Exception as exc:  # noqa: BLE001 - any failure means "cannot serve this"
-                logger.warning("Pinned version %s of %s cannot be served: %s",
-                               version, state.name, exc)
+            except Exception as exc:  # any failure means "cannot serve this"
+                logger.warning("Pinned version %s of %s cannot be served: %s: %s",
+                               version, state.name, type(exc).__name__, exc)
                 raise FailedPrecondition(
-                    f"version: {state.name!r} version {version!r} cannot be served: {exc}"
+                    f"version: {state.name!r} version {version!r} cannot be served: "
+                    f"{public_reason(exc)}"
                 ) from exc
             state.pinned[version] = loaded
             while len(state.pinned) > self.pinned_cache_size:
@@ -219,7 +271,7 @@ class ModelRegistry:
         dataset = self._catalog.get(state.dataset)
         try:
             return list(dataset.list_versions(full_path=True))  # newest first
-        except Exception as exc:  # noqa: BLE001 - missing dir, permissions
+        except Exception as exc:  # missing dir, permissions
             logger.debug("No versions of %s: %s", state.dataset, exc)
             return []
 
@@ -252,8 +304,20 @@ class ModelRegistry:
 
     def _refresh_one(self, state: _ModelState) -> bool:
         current = state.current
+        latest_allowed = self._clock() + self.future_tolerance
         for path in self._version_paths(state):
             version = PurePath(path).parent.name
+            named = version_time(version)
+            if named is None or named > latest_allowed:
+                # A version named in the future (a machine with a wrong clock) would otherwise
+                # be "newest" forever and hide every genuinely newer run; it can still be pinned.
+                if version not in state.ignored:
+                    state.ignored.add(version)
+                    logger.warning(
+                        "Ignoring %s version %s for hot reload: %s; pin it to use it",
+                        state.name, version, "not a Kedro version timestamp" if named is None
+                        else f"named more than {self.future_tolerance} after now")
+                continue
             if current is not None and version <= current.version:
                 break  # newest first: nothing newer left
             try:
@@ -265,11 +329,12 @@ class ModelRegistry:
                 continue
             try:
                 loaded = self._load_version(state, version)
-            except Exception as exc:  # noqa: BLE001 - a bad file must never take the server down
+            except Exception as exc:  # a bad file must never take the server down
                 state.rejected[version] = signature
-                state.error = f"version {version} skipped: {type(exc).__name__}: {exc}"
-                logger.warning("Skipping %s version %s (%s); %s", state.name, version, path,
-                               state.error, exc_info=logger.isEnabledFor(logging.DEBUG))
+                state.error = f"version {version} skipped: {public_reason(exc)}"
+                logger.warning("Skipping %s version %s (%s): %s: %s", state.name, version, path,
+                               type(exc).__name__, exc,
+                               exc_info=logger.isEnabledFor(logging.DEBUG))
                 continue
             state.rejected.pop(version, None)
             state.current = loaded  # the atomic swap: one reference assignment
@@ -299,7 +364,7 @@ class ModelRegistry:
         while not self._stop.is_set():
             try:
                 self.refresh()
-            except Exception:  # noqa: BLE001 - the poller must survive anything
+            except Exception:  # the poller must survive anything
                 logger.exception("Model reload poll failed; will retry")
             self._stop.wait(self.poll_interval)
 

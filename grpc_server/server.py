@@ -7,6 +7,7 @@ import logging
 import os
 import signal
 import threading
+import time
 from concurrent import futures
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 
 from grpc_server.registry import DEFAULT_MODELS, ModelRegistry, load_project_catalog
 from grpc_server.servicer import ForecastServicer
@@ -37,6 +38,10 @@ class ServingConfig:
     pinned_versions_cached: int = 4
     grace_seconds: float = 10.0
     max_message_mb: int = 64
+    future_version_tolerance_seconds: float = 3600.0
+    max_concurrent_rpcs: int = 256
+    max_reflection_streams: int = 4
+    max_connection_age_seconds: float = 300.0
 
     @classmethod
     def from_params(cls, params: dict[str, Any], **overrides: Any) -> ServingConfig:
@@ -49,6 +54,16 @@ class ServingConfig:
         size = self.max_message_mb * 1024 * 1024
         return [("grpc.max_receive_message_length", size), ("grpc.max_send_message_length", size)]
 
+    def server_options(self) -> list[tuple[str, int]]:
+        """Connections are recycled after max_connection_age_seconds (clients reconnect
+        transparently); calls still running then get grace_seconds more. This bounds how long
+        any stream, however idle, can hold a worker thread."""
+        return [
+            *self.channel_options(),
+            ("grpc.max_connection_age_ms", int(self.max_connection_age_seconds * 1000)),
+            ("grpc.max_connection_age_grace_ms", int(self.grace_seconds * 1000)),
+        ]
+
 
 @dataclass
 class RunningServer:
@@ -58,12 +73,42 @@ class RunningServer:
     health: health.HealthServicer
     config: ServingConfig
 
+    servicer: ForecastServicer
+
     def stop(self, grace: float | None = None) -> None:
-        """Refuse new calls, let in-flight calls finish (up to `grace` s), stop reloading."""
+        """Drain: health says NOT_SERVING and new calls get UNAVAILABLE at once, while the calls
+        already being answered finish (up to `grace` s); then the server stops and reloading
+        ends. (gRPC's own stop(grace) alone fails calls that arrive as it starts to shut down.)"""
         grace = self.config.grace_seconds if grace is None else grace
+        deadline = time.monotonic() + grace
         self.health.enter_graceful_shutdown()
-        self.server.stop(grace).wait()
+        self.servicer.in_flight.close()
+        pending = self.servicer.in_flight.count
+        if not self.servicer.in_flight.wait_idle(grace):
+            logger.warning("Grace period of %.1f s over: cancelling %d call(s) still running",
+                           grace, self.servicer.in_flight.count)
+        logger.info("Drained %d in-flight call(s); stopping", pending)
+        self.server.stop(max(0.5, deadline - time.monotonic())).wait()
         self.registry.stop()
+
+
+class BoundedReflectionServicer(reflection.ReflectionServicer):
+    """Server reflection with at most `max_streams` streams open at once (each holds a worker
+    thread while it waits for the client's next request); more get RESOURCE_EXHAUSTED."""
+
+    def __init__(self, service_names: tuple[str, ...], max_streams: int) -> None:
+        super().__init__(service_names)
+        self._slots = threading.BoundedSemaphore(max_streams)
+        self.max_streams = max_streams
+
+    def ServerReflectionInfo(self, request_iterator, context):  # gRPC method name
+        if not self._slots.acquire(blocking=False):
+            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                          f"at most {self.max_streams} reflection streams at once; close one")
+        try:
+            yield from super().ServerReflectionInfo(request_iterator, context)
+        finally:
+            self._slots.release()
 
 
 def _set_health(health_servicer: health.HealthServicer, registry: ModelRegistry) -> None:
@@ -86,21 +131,28 @@ def start_server(
     `reuse_port` lets several worker processes share the port (SO_REUSEPORT, the kernel spreads
     connections); off by default so that a second server on a busy port fails loudly.
     """
+    # Streams (reflection) get their own share of threads on top of `threads`, and at most
+    # max_reflection_streams of them run at once: idle streams cannot starve unary calls.
+    # Beyond max_concurrent_rpcs calls (running + queued) new calls get RESOURCE_EXHAUSTED.
     server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="grpc"),
-        options=[*config.channel_options(), ("grpc.so_reuseport", int(reuse_port))],
+        futures.ThreadPoolExecutor(max_workers=threads + config.max_reflection_streams,
+                                   thread_name_prefix="grpc"),
+        options=[*config.server_options(), ("grpc.so_reuseport", int(reuse_port))],
+        maximum_concurrent_rpcs=config.max_concurrent_rpcs,
     )
-    forecast_pb2_grpc.add_ForecastServiceServicer_to_server(
-        ForecastServicer(registry, config.max_batch_rows, config.coalesce_max_rows), server
-    )
+    servicer = ForecastServicer(registry, config.max_batch_rows, config.coalesce_max_rows)
+    forecast_pb2_grpc.add_ForecastServiceServicer_to_server(servicer, server)
     health_servicer = health.HealthServicer(
         experimental_non_blocking=True,
         experimental_thread_pool=futures.ThreadPoolExecutor(max_workers=1),
     )
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection(
-        (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-         reflection.SERVICE_NAME),
+    reflection_pb2_grpc.add_ServerReflectionServicer_to_server(
+        BoundedReflectionServicer(
+            (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+             reflection.SERVICE_NAME),
+            max_streams=config.max_reflection_streams,
+        ),
         server,
     )
     _set_health(health_servicer, registry)
@@ -112,7 +164,7 @@ def start_server(
     registry.start()
     logger.info("ForecastService listening on %s:%d (models %s, max %d rows per request)",
                 host, bound, registry.model_names, config.max_batch_rows)
-    return RunningServer(server, bound, registry, health_servicer, config)
+    return RunningServer(server, bound, registry, health_servicer, config, servicer)
 
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(process)d]: %(message)s"
@@ -155,6 +207,7 @@ def serve(
         catalog, models=config.models or DEFAULT_MODELS, default_model=config.default_model,
         poll_interval=config.reload_poll_seconds,
         pinned_cache_size=config.pinned_versions_cached,
+        future_version_tolerance_seconds=config.future_version_tolerance_seconds,
     )
     running = start_server(registry, config, host=host, port=port, threads=threads,
                            reuse_port=reuse_port)

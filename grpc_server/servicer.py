@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import grpc
@@ -99,6 +102,56 @@ def model_info(
     )
 
 
+class InFlight:
+    """Counts the calls being answered, so that a drain can wait for exactly those; once
+    `close()`d, new calls are refused (UNAVAILABLE) while the counted ones finish."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._count = 0
+        self.closed = False
+
+    @contextmanager
+    def call(self, context: grpc.ServicerContext, method: str) -> Iterator[None]:
+        with self._cond:
+            if self.closed:
+                refuse = True
+            else:
+                refuse = False
+                self._count += 1
+        if refuse:
+            context.abort(grpc.StatusCode.UNAVAILABLE,
+                          f"{method}: the server is shutting down; retry (another instance)")
+        remaining = context.time_remaining()
+        if remaining is not None and remaining <= 0:
+            # waited in the queue past the caller's deadline: nobody will read the answer
+            self._done()
+            context.abort(grpc.StatusCode.DEADLINE_EXCEEDED,
+                          f"{method}: deadline passed before the call could start")
+        try:
+            yield
+        finally:
+            self._done()
+
+    def _done(self) -> None:
+        with self._cond:
+            self._count -= 1
+            self._cond.notify_all()
+
+    @property
+    def count(self) -> int:
+        return self._count
+
+    def close(self) -> None:
+        with self._cond:
+            self.closed = True
+
+    def wait_idle(self, timeout: float) -> bool:
+        """After close(): wait until every counted call has finished; False on timeout."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self._count == 0, timeout=timeout)
+
+
 class ForecastServicer(forecast_pb2_grpc.ForecastServiceServicer):
     """Maps the plain functions above onto gRPC, and their exceptions onto status codes."""
 
@@ -107,29 +160,49 @@ class ForecastServicer(forecast_pb2_grpc.ForecastServiceServicer):
         self._registry = registry
         self._max_batch_rows = max_batch_rows
         self.coalescer = Coalescer(coalesce_max_rows) if coalesce_max_rows > 0 else None
+        self.in_flight = InFlight()
 
-    def Predict(  # noqa: N802 - gRPC method name
+    def Predict(  # gRPC method name
+        self, request: forecast_pb2.PredictRequest, context: grpc.ServicerContext
+    ) -> forecast_pb2.PredictResponse:
+        with self.in_flight.call(context, "Predict"):
+            return self._predict(request, context)
+        raise AssertionError("unreachable")  # pragma: no cover - call() aborts or yields
+
+    def _predict(
         self, request: forecast_pb2.PredictRequest, context: grpc.ServicerContext
     ) -> forecast_pb2.PredictResponse:
         try:
             return predict(self._registry, request, self._max_batch_rows, self.coalescer)
         except ServingError as exc:
+            if exc.code == grpc.StatusCode.INTERNAL:
+                logger.error("Predict failed on %d rows: %s", len(request.rows), exc.message)
             context.abort(exc.code, exc.message)
-        except Exception as exc:  # noqa: BLE001 - a model bug must not kill the server
+        except Exception as exc:  # a model bug must not kill the server
+            # the client gets the exception type only: messages and tracebacks of arbitrary
+            # code can carry server paths; the details are in the server log
             logger.exception("Predict failed on %d rows (model %r, version %r)",
                              len(request.rows), request.model, request.version)
             context.abort(grpc.StatusCode.INTERNAL,
-                          f"prediction failed: {type(exc).__name__}: {exc}")
+                          f"prediction failed: {type(exc).__name__} (details in the server log)")
         raise AssertionError("unreachable")  # pragma: no cover - abort() raises
 
-    def GetModelInfo(  # noqa: N802 - gRPC method name
+    def GetModelInfo(  # gRPC method name
+        self, request: forecast_pb2.GetModelInfoRequest, context: grpc.ServicerContext
+    ) -> forecast_pb2.GetModelInfoResponse:
+        with self.in_flight.call(context, "GetModelInfo"):
+            return self._model_info(request, context)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _model_info(
         self, request: forecast_pb2.GetModelInfoRequest, context: grpc.ServicerContext
     ) -> forecast_pb2.GetModelInfoResponse:
         try:
             return model_info(self._registry, request)
         except ServingError as exc:
             context.abort(exc.code, exc.message)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             logger.exception("GetModelInfo failed")
-            context.abort(grpc.StatusCode.INTERNAL, f"{type(exc).__name__}: {exc}")
+            context.abort(grpc.StatusCode.INTERNAL,
+                          f"model info failed: {type(exc).__name__} (details in the server log)")
         raise AssertionError("unreachable")  # pragma: no cover

@@ -3,9 +3,13 @@ failure into an error a person can act on (file, column, CSV line numbers, offen
 
 from __future__ import annotations
 
+import logging
+
 import pandas as pd
 import pandera.pandas as pa
 from pandera.errors import SchemaErrors
+
+logger = logging.getLogger(__name__)
 
 STATE_HOLIDAYS = ["0", "a", "b", "c"]
 STORE_TYPES = ["a", "b", "c", "d"]
@@ -147,8 +151,50 @@ def format_schema_errors(errors: SchemaErrors, source: str, max_examples: int = 
     return "\n".join(lines)
 
 
+def _values_coercion_would_hide(df: pd.DataFrame, schema: pa.DataFrameSchema,
+                                max_examples: int = 5) -> list[str]:
+    """Values that coercion would silently change or reject without naming a line: fractions in
+    integer columns (Kaggle's counts are whole; int64 coercion truncates them) and dates not in
+    YYYY-MM-DD form (pandas infers one format per column, so one odd row fails the column)."""
+    lines = []
+
+    def report(name: str, bad: pd.Series, what: str, show) -> None:
+        where = df.index[bad.to_numpy()]
+        examples = ", ".join(f"line {_csv_line(i)} ({show(df[name].loc[i])})"
+                             for i in where[:max_examples])
+        lines.append(f"  - column {name!r}: {int(bad.sum())} value(s) {what}, e.g. {examples}")
+
+    for name, column in schema.columns.items():
+        if name not in df.columns:
+            continue
+        dtype = str(column.dtype).lower()
+        if "int" in dtype:
+            values = pd.to_numeric(df[name], errors="coerce")
+            fractional = values.notna() & (values != values.round())
+            if fractional.any():
+                report(name, fractional, "are not whole numbers", str)
+        elif "datetime" in dtype and not pd.api.types.is_datetime64_any_dtype(df[name]):
+            text = df[name].astype("string")
+            odd = text.notna() & ~text.str.fullmatch(r"\d{4}-\d{2}-\d{2}").fillna(False)
+            if odd.any():
+                report(name, odd.astype(bool), "are not dates in YYYY-MM-DD form", repr)
+    return lines
+
+
 def validate_table(df: pd.DataFrame, schema: pa.DataFrameSchema, source: str) -> pd.DataFrame:
-    """Validate (and coerce) `df`, raising DataValidationError that names `source`."""
+    """Validate (and coerce) `df`, raising DataValidationError that names `source`. Columns the
+    schema does not know are kept but logged as a warning (a misspelt or shifted column)."""
+    if len(df) == 0:
+        raise DataValidationError(
+            f"{source}: no rows (only a header, or an empty file); "
+            f"expected the {schema.name or 'table'} table's rows")
+    extra = [c for c in df.columns if c not in schema.columns]
+    if extra:
+        logger.warning("%s: unexpected column(s) %s, not part of the %s schema; ignored",
+                       source, ", ".join(map(repr, extra)), schema.name)
+    hidden = _values_coercion_would_hide(df, schema)
+    if hidden:
+        raise DataValidationError("\n".join([f"{source}: schema validation failed", *hidden]))
     try:
         return schema.validate(df, lazy=True)
     except SchemaErrors as exc:

@@ -3,6 +3,7 @@ helpers to write model versions through that catalog."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,36 @@ def save_version(catalog: Any, dataset: str, obj: Any, version: str) -> Path:
 
     ds = catalog.get(dataset, version=Version(None, version))
     ds.save(obj)
-    return Path(str(ds._get_versioned_path(version)))  # noqa: SLF001 - tests corrupt the file
+    return Path(str(ds._get_versioned_path(version)))  # private: tests corrupt the file
+
+
+def save_corrupt_version(catalog: Any, dataset: str, obj: Any, version: str,
+                         fraction: float = 1 / 3) -> Path:
+    """Make `version` of `dataset` a pickle of `obj` cut to `fraction` of its bytes, as a run that
+    crashed mid-write leaves it. The cut bytes appear at once under the final name (written to
+    a temporary name, then renamed): a poller never sees a whole valid file there first."""
+    import pickle
+
+    from kedro.io import Version
+
+    ds = catalog.get(dataset, version=Version(None, version))
+    path = Path(str(ds._get_versioned_path(version)))  # private: tests corrupt the file
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = pickle.dumps(obj)
+    tmp = path.with_name(path.name + ".partial")
+    tmp.write_bytes(data[: max(1, int(len(data) * fraction))])
+    os.replace(tmp, path)
+    return path
+
+
+def truncate_in_place(path: Path, size: int) -> None:
+    """Leave `path` as a crash mid-write would: only its first `size` bytes, appearing at once
+    (written to a temporary name, then renamed over it), so that a poller never sees the whole
+    valid file first."""
+    data = path.read_bytes()[:size]
+    tmp = path.with_name(path.name + ".partial")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
 
 
 @pytest.fixture()

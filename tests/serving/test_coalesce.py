@@ -44,7 +44,7 @@ def run_concurrently(coalescer, forecaster, requests) -> list:
         start.wait()
         try:
             results[i] = coalescer.predict(forecaster, requests[i], "tree v1")
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             results[i] = exc
 
     threads = [threading.Thread(target=call, args=(i,)) for i in range(len(requests))]

@@ -72,6 +72,14 @@ def test_good_rows_become_the_forecaster_frame() -> None:
         (dict(state_holiday="x"), "rows[1].state_holiday: 'x' is not one of '0', 'a', 'b', 'c'"),
         (dict(state_holiday="A"), "rows[1].state_holiday: 'A' is not one of"),
         (dict(state_holiday=""), "rows[1].state_holiday: missing"),
+        # beyond what datetime64[ns] holds: these used to wrap around and get a forecast
+        (dict(date="2600-03-01"), "rows[1].date: '2600-03-01' is outside the dates a forecast "
+                                  "can be made for (1678-01-01..2261-12-31)"),
+        (dict(date="1431-01-01"), "rows[1].date: '1431-01-01' is outside"),
+        (dict(date="9999-12-31"), "rows[1].date: '9999-12-31' is outside"),
+        (dict(date="0001-01-01"), "rows[1].date: '0001-01-01' is outside"),
+        (dict(date="1677-12-31"), "rows[1].date: '1677-12-31' is outside"),
+        (dict(date="2262-01-01"), "rows[1].date: '2262-01-01' is outside"),
     ],
 )
 @pytest.mark.parametrize("n_rows", [3, SMALL_BATCH + 5], ids=["small", "vectorised"])
@@ -128,3 +136,24 @@ def test_response_echoes_ids_stores_and_dates_in_order() -> None:
     assert not p1.HasField("id") and p1.store == 1 and p1.date == "2015-08-02"
     with pytest.raises(RuntimeError, match="expected 2 rows"):
         predictions_to_response("tree", "v1", conv, predicted.iloc[:1])
+
+
+@pytest.mark.parametrize("n_rows", [1, SMALL_BATCH + 5])
+def test_the_representable_date_range_converts_exactly(n_rows: int) -> None:
+    rows = [row(date="1678-01-01")] * (n_rows - 1) + [row(date="2261-12-31")]
+    frame = rows_to_frame(rows, KNOWN, max_rows=100).frame
+    assert frame["Date"].iloc[-1] == pd.Timestamp("2261-12-31")
+    assert frame["Date"].iloc[0] == pd.Timestamp("1678-01-01" if n_rows > 1 else "2261-12-31")
+
+
+def test_a_non_finite_prediction_is_an_internal_error_never_an_answer() -> None:
+    from grpc_server.errors import Internal
+
+    conv = rows_to_frame([row(id=1), row(store=2), row(store=3)], KNOWN, max_rows=10)
+    for bad in (np.nan, np.inf, -np.inf):
+        values = np.array([[10.0, 9.0, 11.0], [20.0, 18.0, 22.0], [30.0, 27.0, bad]])
+        with pytest.raises(Internal, match=r"non-finite .* for 1 of 3 rows \(first rows\[2\]\)"):
+            predictions_to_response("tree", "v1", conv, values)
+        frame = pd.DataFrame(values, columns=["Sales", "lower", "upper"])
+        with pytest.raises(Internal):
+            predictions_to_response("tree", "v1", conv, frame)

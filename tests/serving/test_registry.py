@@ -13,8 +13,13 @@ from grpc_server.registry import ModelRegistry
 from grpc_server.server import ServingConfig
 from grpc_server.servicer import model_info, predict
 from rossmann.v1 import forecast_pb2 as pb
-from tests.serving.conftest import FAKE_DATASET, save_version, version_ts
-from tests.serving.fake_forecaster import FakeForecaster, NaNForecaster
+from tests.serving.conftest import FAKE_DATASET, save_version, truncate_in_place, version_ts
+from tests.serving.fake_forecaster import (
+    FakeForecaster,
+    NaNForecaster,
+    NaNIntervalForecaster,
+    ShortHorizonForecaster,
+)
 
 MODELS = {"tree": FAKE_DATASET, "prophet": "no_such_dataset"}
 
@@ -86,7 +91,7 @@ def test_hot_reload_swaps_without_failing_requests(fake_catalog) -> None:
             while not stop.is_set():
                 try:
                     seen.add(predict(reg, request(), max_batch_rows=10).version)
-                except Exception as exc:  # noqa: BLE001
+                except Exception as exc:
                     errors.append(exc)
 
         threads = [threading.Thread(target=hammer) for _ in range(3)]
@@ -115,7 +120,7 @@ def test_corrupt_and_invalid_versions_are_skipped(fake_catalog, caplog) -> None:
     reg.refresh()
     # a truncated pickle, a non-Forecaster, a Forecaster predicting NaN: none may replace v0
     path = save_version(catalog, FAKE_DATASET, FakeForecaster(scale=5.0), version_ts(1))
-    path.write_bytes(path.read_bytes()[:40])
+    truncate_in_place(path, 40)
     save_version(catalog, FAKE_DATASET, {"not": "a model"}, version_ts(2))
     save_version(catalog, FAKE_DATASET, NaNForecaster(), version_ts(3))
     with caplog.at_level("WARNING"):
@@ -164,3 +169,73 @@ def test_model_bug_does_not_poison_the_registry(fake_catalog, tmp_path: Path) ->
     with pytest.raises(Exception, match="unknown store 77"):
         predict(reg, bad, max_batch_rows=10)
     assert predict(reg, request(), max_batch_rows=10).predictions[0].sales == 106.0
+
+
+@pytest.mark.parametrize(("bad", "reason"), [
+    (NaNIntervalForecaster(), "not finite for 18 of 216 validation rows, e.g. store 12"),
+    (ShortHorizonForecaster(days=3), "cannot forecast every store 1..42 days after training"),
+])
+def test_a_version_is_validated_on_every_store_and_date(fake_catalog, bad, reason) -> None:
+    """The version is tried on every store over six weeks, not a few smoke rows: one store with
+    NaN intervals, or a model that cannot reach six weeks ahead, is rejected; the good one
+    keeps serving."""
+    catalog, _ = fake_catalog
+    save_version(catalog, FAKE_DATASET, FakeForecaster(), version_ts(0))
+    reg = registry_for(catalog)
+    reg.refresh()
+    save_version(catalog, FAKE_DATASET, bad, version_ts(1))
+    assert not reg.refresh()
+    assert reg.get().version == version_ts(0)
+    (info,) = reg.info()
+    assert info["status"] == "SERVING" and reason in info["error"], info["error"]
+    # a row of the bad store would have served NaN: it is answered by the good version
+    resp = predict(reg, request(store=12), max_batch_rows=10)
+    assert resp.version == version_ts(0) and resp.predictions[0].upper > 0
+
+
+def test_client_visible_errors_name_no_server_paths(fake_catalog, fake_workspace,
+                                                   caplog) -> None:
+    catalog, _ = fake_catalog
+    save_version(catalog, FAKE_DATASET, FakeForecaster(), version_ts(0))
+    reg = registry_for(catalog)
+    reg.refresh()
+    path = save_version(catalog, FAKE_DATASET, FakeForecaster(), version_ts(1))
+    truncate_in_place(path, 40)
+    with caplog.at_level("WARNING"):
+        reg.refresh()
+        with pytest.raises(FailedPrecondition) as err:
+            reg.get("tree", version_ts(1))
+    (info,) = reg.info()
+    for message in (err.value.message, info["error"]):
+        assert version_ts(1) in message and "cannot be loaded" in message, message
+        assert str(fake_workspace) not in message and "data/06_models" not in message
+        assert "Traceback" not in message and "/" not in message.replace(version_ts(1), "")
+    # the details are in the server log
+    assert str(path) in caplog.text
+
+
+def test_future_named_versions_are_ignored_for_hot_reload(fake_catalog, caplog) -> None:
+    """A version named far in the future (a machine with a wrong clock) is not served as the
+    latest and does not hide later real runs; it can still be pinned."""
+    from datetime import UTC, datetime
+
+    catalog, _ = fake_catalog
+    now = [datetime(2025, 1, 1, 0, 0, 30, tzinfo=UTC)]
+    reg = ModelRegistry(catalog, models=MODELS, future_version_tolerance_seconds=60,
+                        clock=lambda: now[0])
+    save_version(catalog, FAKE_DATASET, FakeForecaster(scale=1.0), version_ts(0))
+    far = "2999-01-01T00.00.00.000Z"
+    save_version(catalog, FAKE_DATASET, FakeForecaster(scale=9.0), far)
+    near = "2025-01-01T00.01.00.000Z"  # 30 s ahead: within the tolerance (clock skew)
+    save_version(catalog, FAKE_DATASET, FakeForecaster(scale=2.0), near)
+    with caplog.at_level("WARNING"):
+        assert reg.refresh()
+        reg.refresh()
+    assert reg.get().version == near
+    ignored = [r.getMessage() for r in caplog.records if "Ignoring tree version" in r.getMessage()]
+    assert len(ignored) == 1 and far in ignored[0]  # logged once, not on every poll
+    now[0] = datetime(2025, 1, 1, 0, 5, tzinfo=UTC)  # a genuinely newer run: picked up
+    newer = "2025-01-01T00.04.00.000Z"
+    save_version(catalog, FAKE_DATASET, FakeForecaster(scale=3.0), newer)
+    assert reg.refresh() and reg.get().version == newer
+    assert reg.get("tree", far).forecaster.scale == 9.0  # pinned on purpose: served

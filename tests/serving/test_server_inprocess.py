@@ -4,6 +4,7 @@ call; stop() drains."""
 
 from __future__ import annotations
 
+import threading
 import time
 
 import grpc
@@ -16,7 +17,7 @@ from grpc_server.servicer import model_refusal
 from rossmann.v1 import forecast_pb2 as pb
 from rossmann.v1 import forecast_pb2_grpc as pbg
 from tests.serving.conftest import FAKE_DATASET, save_version, version_ts
-from tests.serving.fake_forecaster import BuggyForecaster
+from tests.serving.fake_forecaster import BuggyForecaster, InfOnceForecaster
 
 
 def _request(store: int) -> pb.PredictRequest:
@@ -47,7 +48,7 @@ def test_health_errors_and_drain(fake_catalog) -> None:
                 time.sleep(0.05)
 
             for store, code, text in [
-                (5, grpc.StatusCode.INTERNAL, "prediction failed: RuntimeError: boom"),
+                (5, grpc.StatusCode.INTERNAL, "prediction failed: RuntimeError (details in the server log)"),
                 (6, grpc.StatusCode.INVALID_ARGUMENT,
                  "rows[0].date: model 'tree' (2025-01-01T00.00.00.000Z) cannot forecast this "
                  "row: row 0: Date 2031-01-01 outside"),
@@ -61,7 +62,42 @@ def test_health_errors_and_drain(fake_catalog) -> None:
             assert err.value.code() == grpc.StatusCode.NOT_FOUND
     finally:
         running.stop()
-    assert registry._thread is None  # noqa: SLF001 - the poller stopped with the server
+    assert registry._thread is None  # the poller stopped with the server
+
+
+def test_a_non_finite_prediction_is_never_served(fake_catalog) -> None:
+    """A model that validated fine but predicts inf for one store: that request is INTERNAL
+    (alone or coalesced with others), never OK with inf; other requests are answered."""
+    catalog, _ = fake_catalog
+    save_version(catalog, FAKE_DATASET, InfOnceForecaster(), version_ts(0))
+    registry = ModelRegistry(catalog, models={"tree": FAKE_DATASET}, poll_interval=0.05)
+    registry.refresh()
+    running = start_server(registry, ServingConfig(grace_seconds=2), port=0, threads=4)
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+            stub = pbg.ForecastServiceStub(channel)
+            with pytest.raises(grpc.RpcError) as err:
+                stub.Predict(_request(3), timeout=30)
+            assert err.value.code() == grpc.StatusCode.INTERNAL
+            assert "non-finite" in err.value.details()
+            assert stub.Predict(_request(1), timeout=30).predictions[0].sales == 106.0
+            results: list = []
+
+            def call(store: int) -> None:
+                try:
+                    results.append(stub.Predict(_request(store), timeout=30).predictions[0].sales)
+                except grpc.RpcError as exc:
+                    results.append(exc.code())
+
+            threads = [threading.Thread(target=call, args=(s,)) for s in (1, 3, 2, 3) * 5]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+    finally:
+        running.stop()
+    assert sorted(r for r in results if isinstance(r, float)) == [106.0] * 5 + [206.0] * 5
+    assert [r for r in results if not isinstance(r, float)] == [grpc.StatusCode.INTERNAL] * 10
 
 
 @pytest.mark.parametrize(("message", "expected"), [

@@ -104,6 +104,9 @@ class RossmannRawDataset(AbstractDataset[None, pd.DataFrame]):
             df = pd.read_csv(path, dtype=_READ_DTYPES[self._table], low_memory=False)
         except (ValueError, pd.errors.ParserError, UnicodeDecodeError, OSError, EOFError) as exc:
             raise RawDataError(f"{path}: cannot be parsed as a CSV: {exc}") from exc
+        if len(df) == 0:
+            raise RawDataError(f"{path}: no rows (only a header, or an empty file); expected the "
+                               f"{self._table} table's rows")
         df.attrs["source"] = str(path)
         logger.info("Loaded %s: %d rows x %d columns from %s", self._table, len(df), df.shape[1], path)
         return df

@@ -21,12 +21,12 @@ class FeatureTransformer(TransformerMixin, BaseEstimator):
     def __init__(self, context: FeatureContext | None = None) -> None:
         self.context = context
 
-    def fit(self, X: pd.DataFrame, y=None) -> FeatureTransformer:  # noqa: N803
+    def fit(self, X: pd.DataFrame, y=None) -> FeatureTransformer:
         if self.context is None:
             raise ValueError("FeatureTransformer needs a fitted FeatureContext")
         return self
 
-    def transform(self, X: pd.DataFrame) -> pd.DataFrame:  # noqa: N803
+    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
         return build_features(X, self.context)
 
     def get_feature_names_out(self, input_features=None):

@@ -50,7 +50,7 @@ import logging
 import os
 import re
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -477,7 +477,7 @@ class LSTMForecaster:
         self.metadata = {
             **self.metadata,
             "name": self.name,
-            "trained_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "train_start": self.training["train_start"],
             "train_end": str(end_date.date()),
             "weights_fit_end": self.training["fit_end"],

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -97,7 +97,7 @@ class _LogEvery:
 
 def fit_pipeline(
     pipeline: Pipeline,
-    X: pd.DataFrame,  # noqa: N803
+    X: pd.DataFrame,
     y: np.ndarray,
     eval_set: tuple[pd.DataFrame, np.ndarray] | None = None,
     log_every: int = 100,
@@ -107,7 +107,7 @@ def fit_pipeline(
     `log_every` rounds on `eval_set` (transformed by the fitted preprocessing)."""
     t0 = time.perf_counter()
     prep, model = pipeline.named_steps["prep"], pipeline.named_steps["model"]
-    Xt = prep.fit_transform(X)  # noqa: N806
+    Xt = prep.fit_transform(X)
     kwargs: dict[str, Any] = {}
     if model.__class__.__name__ == "XGBRegressor":
         # only the held-out set is evaluated each round (the training set would cost ~40%)
@@ -157,7 +157,7 @@ class TreeForecaster:
         self.stores: frozenset[int] = context.stores
         self.metadata: dict[str, Any] = {
             "name": self.name,
-            "trained_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "train_start": context.train_start,
             "train_end": context.train_end,
             "interval_level": interval.level,
@@ -181,7 +181,7 @@ class TreeForecaster:
         """(log1p(Sales) point predictions, days after the origin) for every row, open or not."""
         # the bare matrix (features x rows), not build_features' DataFrame: same numbers, and
         # ~0.1 ms less per request
-        X = feature_matrix(rows, self.context).T  # noqa: N806
+        X = feature_matrix(rows, self.context).T
         pred = np.zeros(len(X))
         for w, scorer in zip(self.weights, self._scorers(), strict=False):
             pred += w * scorer.predict(X)
@@ -190,7 +190,7 @@ class TreeForecaster:
     def check_fast_path(self, rows: pd.DataFrame) -> float:
         """Largest relative difference between the numpy scoring path and `Pipeline.predict`,
         over all members."""
-        X = build_features(rows, self.context)  # noqa: N806
+        X = build_features(rows, self.context)
         return max(s.check(m, X) for s, m in zip(self._scorers(), self.members, strict=False))
 
     def __getstate__(self) -> dict[str, Any]:
@@ -276,8 +276,8 @@ class _FastScorer:
             self.booster = model.get_booster()
             self.small = _NumpyTrees(self.booster)
 
-    def transform(self, X: np.ndarray) -> np.ndarray:  # noqa: N803
-        Xt = np.ascontiguousarray(X[:, self.order], dtype=np.float32)  # noqa: N806
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        Xt = np.ascontiguousarray(X[:, self.order], dtype=np.float32)
         k = self.n_scaled
         # in place on float32, exactly StandardScaler's arithmetic, so that values sitting on a
         # tree split threshold go the same way as through the Pipeline
@@ -287,15 +287,15 @@ class _FastScorer:
         Xt[:, :k] = scaled
         return Xt
 
-    def predict(self, X: np.ndarray) -> np.ndarray:  # noqa: N803
-        Xt = self.transform(X)  # noqa: N806
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        Xt = self.transform(X)
         if self.booster is not None:
             if len(Xt) <= self.SMALL:
                 return self.small.predict(Xt)
             return np.asarray(self.booster.inplace_predict(Xt), dtype=np.float64)
         return np.asarray(self.model.predict(Xt), dtype=np.float64)
 
-    def check(self, pipeline: Pipeline, X: pd.DataFrame) -> float:  # noqa: N803
+    def check(self, pipeline: Pipeline, X: pd.DataFrame) -> float:
         """Largest relative difference between `pipeline.predict` and this scorer on X, both
         for the whole batch and in request-sized chunks (the numpy tree path)."""
         if not len(X):
@@ -368,9 +368,9 @@ class _NumpyTrees:
         self.depth = depth
         self.n_trees = len(trees)
 
-    def leaves(self, X: np.ndarray) -> np.ndarray:  # noqa: N803
+    def leaves(self, X: np.ndarray) -> np.ndarray:
         """(n_rows, n_trees) global ids of the leaf each row reaches in each tree."""
-        X = np.ascontiguousarray(X, dtype=np.float32)  # noqa: N806
+        X = np.ascontiguousarray(X, dtype=np.float32)
         n, n_features = X.shape
         flat = X.ravel()
         node = np.tile(self.roots, (n, 1))
@@ -389,7 +389,7 @@ class _NumpyTrees:
             node = self.children.take(2 * node + go_right)
         return node
 
-    def predict(self, X: np.ndarray) -> np.ndarray:  # noqa: N803
+    def predict(self, X: np.ndarray) -> np.ndarray:
         node = self.leaves(X)
         terms = np.empty((len(node), self.n_trees + 1), dtype=np.float32)
         terms[:, 0] = self.base_score

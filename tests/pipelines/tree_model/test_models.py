@@ -58,7 +58,7 @@ def test_numpy_trees_equal_xgboost_exactly() -> None:
     from xgboost import XGBRegressor
 
     rng = np.random.default_rng(1)
-    X = rng.normal(size=(3000, 6)).astype(np.float32)  # noqa: N806
+    X = rng.normal(size=(3000, 6)).astype(np.float32)
     X[rng.random(X.shape) < 0.05] = np.nan
     y = np.nan_to_num(X[:, 0]) * 2 + np.sin(np.nan_to_num(X[:, 1])) + rng.normal(0, 0.1, 3000)
     model = XGBRegressor(n_estimators=40, max_depth=6, tree_method="hist", n_jobs=1).fit(X, y)
