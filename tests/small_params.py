@@ -10,7 +10,6 @@ SMALL_TREE_PARAMS = {
             "xgboost_v1": {"params": {"n_estimators": 25}},
             "random_forest": {"params": {"n_estimators": 4, "n_jobs": 1}},
             "xgboost": {"params": {"n_estimators": 25}},
-            "xgboost_b": {"params": {"n_estimators": 25}},
         },
     }
 }

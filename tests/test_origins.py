@@ -18,7 +18,7 @@ CONTEXT = {"holiday_cap_days": 30, "yearly_cap_days": 60, "promo_cap_days": 14,
            "reopen_gap_days": 7, "reopen_cap_days": 365, "horizon_cap_days": 100}
 TINY_XGB = {"n_estimators": 20, "max_depth": 4, "learning_rate": 0.3, "tree_method": "hist",
             "n_jobs": 1, "random_state": 0}
-TREE = {"drop_outliers": False, "log_every": 0, "candidates": {
+TREE = {"drop_outliers": False, "log_every": 0, "origin_row_fraction": 1.0, "candidates": {
     "xgboost": {"family": "xgboost", "features": "all", "training": "origins",
                 "params": TINY_XGB},
     "xgboost_v1": {"family": "xgboost", "features": "legacy", "training": "one_window",
@@ -82,7 +82,7 @@ def test_origin_features_know_only_the_past(tables) -> None:
     rows = sales.loc[(sales["Date"] >= origin) & (sales["Open"] == 1)].head(50)
     from rossmann_kedro.features import build_features
 
-    X = build_features(rows, ctx)  # noqa: N806
+    X = build_features(rows, ctx)
     ahead = (rows["Date"] - (origin - pd.Timedelta(days=1))).dt.days.to_numpy()
     np.testing.assert_array_equal(X["horizon_days"].to_numpy(), np.minimum(ahead, 100))
     assert X["last_year_known"].eq(1).mean() > 0.9     # a year of history exists

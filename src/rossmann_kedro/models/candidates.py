@@ -64,7 +64,7 @@ class CandidateSpec:
     def make(self) -> Pipeline:
         return MODEL_MAKERS[self.family](self.params, self.features)
 
-    def fit(self, X: pd.DataFrame, sales: pd.Series, label: str,  # noqa: N803
+    def fit(self, X: pd.DataFrame, sales: pd.Series, label: str,
             log_every: int) -> Pipeline:
         """Fit on log1p(Sales) of rows with Sales > 0."""
         return fit_pipeline(self.make(), X[list(self.features)],

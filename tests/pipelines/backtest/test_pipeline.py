@@ -17,7 +17,7 @@ from rossmann_kedro.workspace import make_workspace, run_pipeline
 from tests.small_params import small_backtest_params
 
 pytestmark = pytest.mark.slow
-MODELS = ["seasonal_naive", "xgboost_v1", "random_forest", "xgboost", "xgboost_b", "lstm"]
+MODELS = ["seasonal_naive", "xgboost_v1", "random_forest", "xgboost", "lstm"]
 
 
 def _catalog(ws: Path):
@@ -51,7 +51,7 @@ def test_metrics_table_has_every_model_fold_and_week(workspace: Path) -> None:
     versions = sorted((workspace / "data/08_reporting/backtest_metrics.csv").iterdir())
     table = pd.read_csv(versions[-1] / "backtest_metrics.csv", dtype={"fold": str})
     per_fold = table.loc[table["fold"] != "mean"]
-    ensembles = {"xgboost_pair", "layouts", "layouts_pair"}
+    ensembles = {"blend_50", "blend_40", "blend_30", "blend_rf"}
     expected_models = set(MODELS) | ensembles | {"served"}
     assert set(per_fold["model"]) == expected_models
     cells = per_fold.groupby("model").apply(lambda g: set(zip(g["fold"], g["week"], strict=False)),
@@ -72,8 +72,8 @@ def test_metrics_table_has_every_model_fold_and_week(workspace: Path) -> None:
 def test_choice_bias_and_summary_come_from_the_folds(workspace: Path) -> None:
     sel = json.loads((workspace / "data/08_reporting/backtest_selection.json").read_text())
     scores = {m: s["mean_rmspe"] for m, s in sel["scores"].items()}
-    servable = {"xgboost_v1", "random_forest", "xgboost", "xgboost_b", "xgboost_pair",
-                "layouts", "layouts_pair"}
+    servable = {"xgboost_v1", "random_forest", "xgboost", "blend_50", "blend_40", "blend_30",
+                "blend_rf"}
     assert sel["chosen"] == min(servable, key=scores.get)
     assert len(sel["folds"]) == 4 and sel["folds"] == sorted(sel["folds"])
     bias = sel["bias"]

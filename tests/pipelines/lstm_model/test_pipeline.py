@@ -51,14 +51,17 @@ def lstm_ws(tmp_path_factory, small_raw_tables) -> Path:
     return ws
 
 
-def test_all_models_compared_on_the_same_window(lstm_ws: Path) -> None:
+def test_all_models_compared_on_the_backtest_folds(lstm_ws: Path) -> None:
     table = pd.read_csv(lstm_ws / "data" / "08_reporting" / "model_comparison.csv")
-    assert list(table["model"]) == ["seasonal_naive", "random_forest", "xgboost", "lstm"]
+    sel = json.loads((lstm_ws / "data" / "08_reporting" / "backtest_selection.json").read_text())
+    by_model = table.set_index("model")
+    for name, s in sel["scores"].items():
+        assert by_model.loc[name, "rmspe"] == pytest.approx(s["mean_rmspe"])
+        assert by_model.loc[name, "fold_4"] == pytest.approx(s["fold_rmspe"][3])
     lstm = json.loads(next((lstm_ws / "data" / "08_reporting" / "lstm_metrics.json").glob("*/*.json"))
                       .read_text())
-    row = table.set_index("model").loc["lstm"]
-    assert row["rmspe"] == pytest.approx(lstm["rmspe"]) and row["n"] == lstm["n"]
-    assert table.set_index("model")["n"].nunique() == 1  # identical store-days for every model
+    assert by_model.loc["lstm (served version)", "rmspe"] == pytest.approx(lstm["rmspe"])
+    assert table["rmspe"].is_monotonic_increasing
     assert json.loads((lstm_ws / "data" / "08_reporting" / "model_comparison.json").read_text())["data"]
 
 

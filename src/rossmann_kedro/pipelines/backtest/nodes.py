@@ -132,7 +132,7 @@ def _fit_candidate(spec: CandidateSpec, frame: pd.DataFrame, history: pd.DataFra
                                     float(tree_params["origin_row_fraction"]))
         return spec.fit(rows, rows["Sales"], label, int(tree_params["log_every"]))
     rows = trainable_rows(history.loc[history["Open"] == 1], drop)
-    X = build_features(rows, window_context)  # noqa: N806
+    X = build_features(rows, window_context)
     return spec.fit(X, rows["Sales"], label, int(tree_params["log_every"]))
 
 

@@ -24,7 +24,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                  "lstm_forecaster", name="build_lstm_forecaster"),
             node(nodes.predict_test, ["lstm_forecaster", "test_clean"],
                  ["lstm_submission", "lstm_test_predictions"], name="lstm_predict_test"),
-            node(nodes.compare_all_models, ["tree_model_metrics", "lstm_metrics"],
+            node(nodes.compare_all_models, ["backtest_selection", "lstm_metrics"],
                  ["model_comparison", "model_comparison_plot"], name="compare_all_models"),
         ]
     )
