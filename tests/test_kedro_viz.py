@@ -18,6 +18,9 @@ from rossmann_kedro.workspace import make_workspace
 
 pytestmark = pytest.mark.slow
 
+# Pipelines whose owner has not namespaced them yet (README: "Namespaces"); empty it then.
+NOT_YET_NAMESPACED = {"tree_model"}
+
 
 def _free_port() -> int:
     """A free loopback port below 49151: Kedro-Viz refuses the OS's ephemeral range above it."""
@@ -85,7 +88,11 @@ def test_kedro_viz_lists_all_registered_pipelines(tmp_path: Path) -> None:
         assert data is not None, "kedro viz did not answer within 90 s"
         assert {p["id"] for p in data["pipelines"]} == expected
         names = {n["name"] for n in data["nodes"]}
-        assert {"eda_report", "eda_promo_effect_plot", "eda_build_report"} <= names
+        assert {"eda_report", "eda_promo_effect_plot", "build_report"} <= names
+        # every pipeline is a modular pipeline (a collapsible group named after it)
+        groups = set(data["modular_pipelines"]) - {"__root__"}
+        assert expected - {"__default__"} - NOT_YET_NAMESPACED <= groups
+        assert data["modular_pipelines"]["eda"]["children"]
     finally:
         _stop(proc)
         log.close()

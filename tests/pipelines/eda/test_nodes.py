@@ -31,14 +31,14 @@ def _sales(n_days: int = 70, stores: tuple[int, ...] = (1, 2)) -> pd.DataFrame:
 
 def test_trading_days_drop_closed_days_and_normalise() -> None:
     df = _sales()
-    out = nodes.prepare_trading_days(df, {"min_sales": 1})
+    out = nodes.prepare_trading_days(df, {"min_sales": 1, "drop_outliers": False})
     assert (out["Sales"] > 0).all()
     assert len(out) == (df["Open"] == 1).sum()
     assert out["RelSales"].to_numpy() == pytest.approx(1.0)   # constant per store/weekday/promo
 
 
 def test_promo_effect_matched_uplift_is_exact() -> None:
-    tr = nodes.prepare_trading_days(_sales(), {"min_sales": 1})
+    tr = nodes.prepare_trading_days(_sales(), {"min_sales": 1, "drop_outliers": False})
     summary, by_group, by_store = nodes.promo_effect(tr, {"min_days_per_cell": 2, "top_n_stores": 1})
     assert summary["matched_uplift_pct"]["Sales"] == pytest.approx(50.0)
     assert summary["matched_uplift_pct"]["Customers"] == pytest.approx(20.0)
@@ -52,7 +52,7 @@ def test_closure_gap_found_and_reopening_spike_measured() -> None:
     after = (df["Store"] == 1) & df["Date"].between("2014-02-17", "2014-02-22")  # Mon-Sat
     df = df[~gap].copy()
     df.loc[after, "Sales"] *= 2
-    tr = nodes.prepare_trading_days(df, {"min_sales": 1})
+    tr = nodes.prepare_trading_days(df, {"min_sales": 1, "drop_outliers": False})
     params = {"min_closed_days": 5, "window_days": 7, "all_week_min_sunday_share": 0.5}
     summary, profile, closures, weekday = nodes.store_closures(tr, df, params)
     assert summary["closures"] == 1 and summary["closures_that_are_missing_rows"] == 1
@@ -78,7 +78,7 @@ def test_holiday_window_profile_centres_on_the_holiday() -> None:
     df.loc[hol, ["StateHoliday", "Open", "Sales", "Customers"]] = ["a", 0, 0, 0]
     before = df["Date"] == pd.Timestamp("2014-01-21")
     df.loc[before, "Sales"] *= 3
-    tr = nodes.prepare_trading_days(df, {"min_sales": 1})
+    tr = nodes.prepare_trading_days(df, {"min_sales": 1, "drop_outliers": False})
     summary, table = nodes.holiday_effects(
         tr, df, {"window_days": 3, "state_holiday_labels": {"a": "public"}})
     prof = table[table["event"] == "public"].set_index("offset_days")["mean_rel_sales"]

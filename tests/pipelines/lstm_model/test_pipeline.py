@@ -41,28 +41,15 @@ def lstm_ws(tmp_path_factory, small_raw_tables) -> Path:
                                  "epochs": 4, "anchor_stride_days": 7})
     params["lstm_model"]["stationarity"]["max_stores"] = 3
     params_file.write_text(yaml.safe_dump(params))
-    run_pipeline(ws, "data_processing")
-    run_pipeline(ws, "feature_engineering")
-    # the LSTM's last node compares it with tree_model's metrics: train the trees first
-    small = small_backtest_params(["seasonal_naive", "xgboost_v1", "xgboost"])
-    run_pipeline(ws, "backtest", params=small)
-    run_pipeline(ws, "tree_model", params=small)
-    run_pipeline(ws, "lstm_model")
+    for name in ("data_processing", "feature_engineering", "lstm_model"):
+        run_pipeline(ws, name)  # no tree_model: pipelines talk only through catalog datasets
     return ws
 
 
-def test_all_models_compared_on_the_backtest_folds(lstm_ws: Path) -> None:
-    table = pd.read_csv(lstm_ws / "data" / "08_reporting" / "model_comparison.csv")
-    sel = json.loads((lstm_ws / "data" / "08_reporting" / "backtest_selection.json").read_text())
-    by_model = table.set_index("model")
-    for name, s in sel["scores"].items():
-        assert by_model.loc[name, "rmspe"] == pytest.approx(s["mean_rmspe"])
-        assert by_model.loc[name, "fold_4"] == pytest.approx(s["fold_rmspe"][3])
-    lstm = json.loads(next((lstm_ws / "data" / "08_reporting" / "lstm_metrics.json").glob("*/*.json"))
-                      .read_text())
-    assert by_model.loc["lstm (served version)", "rmspe"] == pytest.approx(lstm["rmspe"])
-    assert table["rmspe"].is_monotonic_increasing
-    assert json.loads((lstm_ws / "data" / "08_reporting" / "model_comparison.json").read_text())["data"]
+def test_runs_without_tree_model(lstm_ws: Path) -> None:
+    assert not (lstm_ws / "data" / "06_models" / "tree_forecaster.pkl").exists()
+    assert not (lstm_ws / "data" / "08_reporting" / "tree_model_metrics.json").exists()
+    assert any((lstm_ws / "data" / "06_models" / "lstm_forecaster.pkl").iterdir())
 
 
 def test_pipeline_writes_every_output(lstm_ws: Path) -> None:
@@ -122,3 +109,22 @@ def test_served_model_covers_the_test_dates(lstm_ws: Path) -> None:
     assert pd.Timestamp(lo) == sales["Date"].max() + pd.Timedelta(days=1)
     assert pd.Timestamp(hi) - pd.Timestamp(lo) == pd.Timedelta(days=59)
     assert model.metadata["metrics"]["rmspe"] > 0
+
+
+def test_reporting_compares_all_models_on_the_backtest_folds(lstm_ws: Path) -> None:
+    """reporting reads what the backtest and lstm_model saved; it runs last, on its own."""
+    run_pipeline(lstm_ws, "backtest",
+                 params=small_backtest_params(["seasonal_naive", "xgboost_v1", "xgboost"]))
+    run_pipeline(lstm_ws, "reporting")
+    table = pd.read_csv(lstm_ws / "data" / "08_reporting" / "model_comparison.csv")
+    sel = json.loads((lstm_ws / "data" / "08_reporting" / "backtest_selection.json").read_text())
+    by_model = table.set_index("model")
+    assert set(sel["scores"]) | {"lstm (served version)"} == set(by_model.index)
+    for name, s in sel["scores"].items():
+        assert by_model.loc[name, "rmspe"] == pytest.approx(s["mean_rmspe"])
+        assert by_model.loc[name, "fold_4"] == pytest.approx(s["fold_rmspe"][3])
+    lstm = json.loads(next((lstm_ws / "data" / "08_reporting" / "lstm_metrics.json").glob("*/*.json"))
+                      .read_text())
+    assert by_model.loc["lstm (served version)", "rmspe"] == pytest.approx(lstm["rmspe"])
+    assert table["rmspe"].is_monotonic_increasing
+    assert json.loads((lstm_ws / "data" / "08_reporting" / "model_comparison.json").read_text())["data"]

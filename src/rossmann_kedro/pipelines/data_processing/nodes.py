@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from rossmann_kedro.pipelines.data_processing.config import OutliersConfig, StoreFillConfig
 from rossmann_kedro.schemas import (
     STORE_SCHEMA,
     TEST_COLUMNS,
@@ -116,7 +117,7 @@ def report_missing_values(train: pd.DataFrame, store: pd.DataFrame, test: pd.Dat
     return report
 
 
-def fill_store_missing(store: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
+def fill_store_missing(store: pd.DataFrame, params: StoreFillConfig) -> pd.DataFrame:
     """Fill store.csv gaps with documented rules.
 
     - CompetitionDistance missing (3 real stores): no competitor is known, so treat it as far away
@@ -168,7 +169,7 @@ def fill_test_open(test: pd.DataFrame, train: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def flag_sales_outliers(train: pd.DataFrame, params: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
+def flag_sales_outliers(train: pd.DataFrame, params: OutliersConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Detect per-store sales outliers on open days with a robust z-score of log sales.
 
     z = 0.6745 * (log1p(Sales) - store median) / store MAD; |z| > `threshold` is an outlier.
@@ -213,7 +214,7 @@ def flag_sales_outliers(train: pd.DataFrame, params: dict[str, Any]) -> tuple[pd
     return out, report.reset_index(drop=True)
 
 
-def summarise_outliers(outliers: pd.DataFrame, params: dict[str, Any]) -> dict[str, Any]:
+def summarise_outliers(outliers: pd.DataFrame, params: OutliersConfig) -> dict[str, Any]:
     """Counts by kind and the stores with most outliers, for the reporting layer."""
     by_store = outliers.groupby("Store").size().sort_values(ascending=False)
     return {

@@ -23,6 +23,19 @@ import pandas as pd
 from dateutil.easter import easter
 from scipy import stats
 
+from rossmann_kedro.pipelines.eda.config import (
+    ClosuresConfig,
+    CompetitionConfig,
+    CorrelationConfig,
+    CustomersSalesConfig,
+    DistributionsConfig,
+    HolidaysConfig,
+    PromoConfig,
+    PromoTrainTestConfig,
+    SeasonalityConfig,
+    TradingDaysConfig,
+)
+
 logger = logging.getLogger(__name__)
 
 TRADING_COLUMNS = [
@@ -110,7 +123,7 @@ def _window_mean(values: np.ndarray, offsets: np.ndarray, lo: int, hi: int) -> f
 # --------------------------------------------------------------------------------------------
 # 0. trading days
 # --------------------------------------------------------------------------------------------
-def prepare_trading_days(sales_with_store: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
+def prepare_trading_days(sales_with_store: pd.DataFrame, params: TradingDaysConfig) -> pd.DataFrame:
     """Open days with sales, plus sales per customer and `RelSales` (see module docstring).
 
     Closed days (Sales == 0 by definition) would drown every average in zeros; open days with
@@ -119,7 +132,7 @@ def prepare_trading_days(sales_with_store: pd.DataFrame, params: dict[str, Any])
     with _timed("prepare_trading_days"):
         df = sales_with_store
         keep = (df["Open"] == 1) & (df["Sales"] >= int(params["min_sales"]))
-        if params.get("drop_outliers", False):
+        if params["drop_outliers"]:
             keep &= ~df["SalesOutlier"]
         out = df.loc[keep, TRADING_COLUMNS].reset_index(drop=True)
         out["SalesPerCustomer"] = out["Sales"] / out["Customers"].where(out["Customers"] > 0)
@@ -135,7 +148,7 @@ def prepare_trading_days(sales_with_store: pd.DataFrame, params: dict[str, Any])
 # 1. promotions in train vs test
 # --------------------------------------------------------------------------------------------
 def compare_promo_train_test(sales_with_store: pd.DataFrame, test_with_store: pd.DataFrame,
-                             params: dict[str, Any]) -> tuple[dict[str, Any], pd.DataFrame,
+                             params: PromoTrainTestConfig) -> tuple[dict[str, Any], pd.DataFrame,
                                                               pd.DataFrame]:
     """Is the promo calendar of the forecast period like the one the model learns from?
 
@@ -208,7 +221,7 @@ def compare_promo_train_test(sales_with_store: pd.DataFrame, test_with_store: pd
 # 2. holidays
 # --------------------------------------------------------------------------------------------
 def holiday_effects(trading: pd.DataFrame, sales_with_store: pd.DataFrame,
-                    params: dict[str, Any]) -> tuple[dict[str, Any], pd.DataFrame]:
+                    params: HolidaysConfig) -> tuple[dict[str, Any], pd.DataFrame]:
     """Sales in a window of days before, on and after each holiday (per store), by holiday type.
 
     State holidays a/b/c: events are the store's holiday dates. School holidays: events are the
@@ -261,7 +274,7 @@ def holiday_effects(trading: pd.DataFrame, sales_with_store: pd.DataFrame,
 # --------------------------------------------------------------------------------------------
 # 3. seasonality
 # --------------------------------------------------------------------------------------------
-def seasonality(trading: pd.DataFrame, params: dict[str, Any]) -> tuple[
+def seasonality(trading: pd.DataFrame, params: SeasonalityConfig) -> tuple[
         dict[str, Any], pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Christmas and Easter effects, month and weekday pattern, trend.
 
@@ -362,7 +375,7 @@ def seasonality(trading: pd.DataFrame, params: dict[str, Any]) -> tuple[
 # --------------------------------------------------------------------------------------------
 # 4. promotions
 # --------------------------------------------------------------------------------------------
-def promo_effect(trading: pd.DataFrame, params: dict[str, Any]) -> tuple[
+def promo_effect(trading: pd.DataFrame, params: PromoConfig) -> tuple[
         dict[str, Any], pd.DataFrame, pd.DataFrame]:
     """Promo uplift on sales, customers and sales per customer; which stores gain most.
 
@@ -426,7 +439,7 @@ def promo_effect(trading: pd.DataFrame, params: dict[str, Any]) -> tuple[
 # 5. store opening and closing
 # --------------------------------------------------------------------------------------------
 def store_closures(trading: pd.DataFrame, sales_with_store: pd.DataFrame,
-                   params: dict[str, Any]) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame,
+                   params: ClosuresConfig) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame,
                                                     pd.DataFrame]:
     """Sales around long closures (refurbishments, missing periods) and weekend trading.
 
@@ -513,7 +526,7 @@ def store_closures(trading: pd.DataFrame, sales_with_store: pd.DataFrame,
 # --------------------------------------------------------------------------------------------
 # 6. customers vs sales
 # --------------------------------------------------------------------------------------------
-def customers_vs_sales(trading: pd.DataFrame, params: dict[str, Any]) -> tuple[
+def customers_vs_sales(trading: pd.DataFrame, params: CustomersSalesConfig) -> tuple[
         dict[str, Any], pd.DataFrame, pd.DataFrame]:
     """Correlation of customers and sales per store type, and a binned 2-D histogram to plot.
 
@@ -614,7 +627,7 @@ def assortment_effect(trading: pd.DataFrame) -> tuple[dict[str, Any], pd.DataFra
 # 8. competition
 # --------------------------------------------------------------------------------------------
 def competition_effect(trading: pd.DataFrame, stores_clean: pd.DataFrame,
-                       params: dict[str, Any]) -> tuple[dict[str, Any], pd.DataFrame,
+                       params: CompetitionConfig) -> tuple[dict[str, Any], pd.DataFrame,
                                                         pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Distance to the nearest competitor vs sales, and the effect of a competitor opening.
 
@@ -701,7 +714,7 @@ def competition_effect(trading: pd.DataFrame, stores_clean: pd.DataFrame,
 # --------------------------------------------------------------------------------------------
 # 9. correlation matrix
 # --------------------------------------------------------------------------------------------
-def correlation_matrix(trading: pd.DataFrame, params: dict[str, Any]) -> tuple[
+def correlation_matrix(trading: pd.DataFrame, params: CorrelationConfig) -> tuple[
         dict[str, Any], pd.DataFrame]:
     """Pairwise correlation of the numeric variables (and 0/1 flags) on trading days."""
     with _timed("correlation_matrix"):
@@ -728,7 +741,7 @@ def correlation_matrix(trading: pd.DataFrame, params: dict[str, Any]) -> tuple[
 # --------------------------------------------------------------------------------------------
 # 10. distributions
 # --------------------------------------------------------------------------------------------
-def sales_distributions(trading: pd.DataFrame, params: dict[str, Any]) -> tuple[
+def sales_distributions(trading: pd.DataFrame, params: DistributionsConfig) -> tuple[
         dict[str, Any], pd.DataFrame, pd.DataFrame]:
     """Quantiles of daily sales per level of each factor (box-plot statistics) and a histogram.
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from rossmann_kedro.pipelines.eda.config import ReportConfig
+
 logger = logging.getLogger(__name__)
 
 WEEKDAYS = {1: "Monday", 2: "Tuesday", 3: "Wednesday", 4: "Thursday", 5: "Friday",
@@ -55,7 +57,7 @@ def _competition_reading(comp: dict) -> str:
 
 def build_report(promo_tt: dict, holidays: dict, seasons: dict, promo: dict, closures: dict,
                  cust: dict, assort: dict, comp: dict, corr: dict, dist: dict,
-                 params: dict[str, Any]) -> str:
+                 params: ReportConfig) -> str:
     """Markdown report: one section per question, each with its finding in numbers and figure."""
     fd = params["figure_dir"]
     out: list[str] = [f"# {params['title']}", ""]
