@@ -20,15 +20,13 @@ class ScaleConfig:
     threads_per_worker: int
     memory_limit: str | int
     dashboard_address: str | None
-    gather_max_rows: int
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> ScaleConfig:
         c = params["cluster"]
         return cls(address=c["address"] or None, n_workers=c["n_workers"],
                    threads_per_worker=int(c["threads_per_worker"]),
-                   memory_limit=c["memory_limit"], dashboard_address=c["dashboard_address"],
-                   gather_max_rows=int(params["gather_max_rows"]))
+                   memory_limit=c["memory_limit"], dashboard_address=c["dashboard_address"])
 
 
 _ACTIVE: ScaleConfig | None = None
