@@ -36,10 +36,6 @@ HOOKS = (ParameterCheckHook(), MissingInputsHook(), DaskClusterHook())
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
-    # an environment's (and `--params`') parameters deep-merge into base: `kedro run --env dask
-    # --params backtest.max_stores=100` changes that key, not the whole `backtest` block (with
-    # the default destructive merge, a block named in conf/<env> or in --params replaced base's)
-    "merge_strategy": {"parameters": "soft"},
     # "config_patterns": {
     #     "spark" : ["spark*/"],
     #     "parameters": ["parameters*", "parameters*/**", "**/parameters*"],

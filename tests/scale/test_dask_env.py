@@ -46,13 +46,33 @@ def _workspace(root: Path) -> Path:
     return ws
 
 
+def _deep_merge(base: dict, override: dict) -> dict:
+    out = dict(base)
+    for key, value in override.items():
+        out[key] = (_deep_merge(base[key], value)
+                    if isinstance(value, dict) and isinstance(base.get(key), dict) else value)
+    return out
+
+
+def _whole_blocks(ws: Path, params: dict) -> dict:
+    """Runtime parameters as whole top-level blocks: with an environment that has a parameters
+    file (conf/dask), Kedro's default merge lets a runtime block replace base's block instead of
+    merging into it."""
+    from rossmann_kedro.config import load_parameters
+
+    base = load_parameters(ws, env="dask")
+    return {key: _deep_merge(base.get(key, {}), value) if isinstance(value, dict) else value
+            for key, value in params.items()}
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("dask_env")
     pandas_ws = _workspace(root / "pandas")
     run_pipeline(pandas_ws, PIPELINES, params=SMALL_TREE)
     dask_ws = _workspace(root / "dask")
-    run_pipeline(dask_ws, PIPELINES, params={**SMALL_TREE, **CLUSTER}, env="dask")
+    run_pipeline(dask_ws, PIPELINES, params=_whole_blocks(dask_ws, {**SMALL_TREE, **CLUSTER}),
+                 env="dask")
     return {"pandas": pandas_ws, "dask": dask_ws}
 
 
