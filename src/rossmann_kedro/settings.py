@@ -3,9 +3,11 @@ from the Kedro defaults. For further information, including these default values
 https://docs.kedro.org/en/stable/configure/configuration_basics/#configuration"""
 
 # Instantiated project hooks (executed in Last-In-First-Out order).
+# DaskClusterHook: a Dask client for runs whose parameters have `scale:` (`--env dask`).
 from rossmann_kedro.hooks import MissingInputsHook, ParameterCheckHook
+from rossmann_kedro.scale.hooks import DaskClusterHook
 
-HOOKS = (ParameterCheckHook(), MissingInputsHook())
+HOOKS = (ParameterCheckHook(), MissingInputsHook(), DaskClusterHook())
 
 # Installed plugins for which to disable hook auto-registration.
 # DISABLE_HOOKS_FOR_PLUGINS = ("kedro-viz",)
