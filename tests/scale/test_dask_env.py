@@ -28,11 +28,13 @@ SMALL_TREE["tree_model"]["candidates"]["xgboost_v1"] = {"params": {"n_estimators
 # the cluster the issue asks for: 2 worker processes (real processes: a task that only works
 # in the driver's memory would fail here), small memory limit, loopback only
 CLUSTER = {"scale": {"cluster": {"address": None, "n_workers": 2, "threads_per_worker": 1,
-                                 "memory_limit": "1GiB", "dashboard_address": None}}}
-# the two served models are fitted differently (distributed histogram sketch, row order for
-# XGBoost's subsampling), so their forecasts differ a little: measured 0.016 relative RMS on
-# test.csv; a broken fit (wrong target scale, rows and targets misaligned) is far beyond this
-FORECAST_TOLERANCE = 0.03
+                                 "memory_limit": "1GiB", "dashboard_address": None},
+                     "gather_max_rows": 2_000_000}}
+# the two models are fitted differently (distributed histogram sketch and row order for
+# XGBoost's subsampling), so they are not identical; on this data they score within this
+RMSPE_TOLERANCE = 0.01
+# ... and their forecasts differ row by row (measured: 1.6 % relative RMS difference)
+PREDICTION_TOLERANCE = 0.04
 
 
 def _workspace(root: Path) -> Path:
@@ -46,33 +48,13 @@ def _workspace(root: Path) -> Path:
     return ws
 
 
-def _deep_merge(base: dict, override: dict) -> dict:
-    out = dict(base)
-    for key, value in override.items():
-        out[key] = (_deep_merge(base[key], value)
-                    if isinstance(value, dict) and isinstance(base.get(key), dict) else value)
-    return out
-
-
-def _whole_blocks(ws: Path, params: dict) -> dict:
-    """Runtime parameters as whole top-level blocks: with an environment that has a parameters
-    file (conf/dask), Kedro's default merge lets a runtime block replace base's block instead of
-    merging into it."""
-    from rossmann_kedro.config import load_parameters
-
-    base = load_parameters(ws, env="dask")
-    return {key: _deep_merge(base.get(key, {}), value) if isinstance(value, dict) else value
-            for key, value in params.items()}
-
-
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("dask_env")
     pandas_ws = _workspace(root / "pandas")
     run_pipeline(pandas_ws, PIPELINES, params=SMALL_TREE)
     dask_ws = _workspace(root / "dask")
-    run_pipeline(dask_ws, PIPELINES, params=_whole_blocks(dask_ws, {**SMALL_TREE, **CLUSTER}),
-                 env="dask")
+    run_pipeline(dask_ws, PIPELINES, params={**SMALL_TREE, **CLUSTER}, env="dask")
     return {"pandas": pandas_ws, "dask": dask_ws}
 
 
@@ -124,12 +106,24 @@ def test_models_score_within_tolerance(runs):
     scores = pandas_doc["candidates"]
     assert scores["xgboost_v1"]["mean_rmspe"] < scores["seasonal_naive"]["mean_rmspe"]
     # the served models were fitted differently (xgboost.dask on the cluster vs in process):
-    # their forecasts of test.csv agree within the tolerance, as a relative RMS difference
+    # on the last six weeks of the data they score within the tolerance of each other, and
+    # their forecasts of test.csv differ by a few percent at most (relative RMS difference)
+    import joblib
+
+    from rossmann_kedro.models import metrics as mx
+
+    models = [joblib.load(next((ws / "data/06_models/tree_forecaster.pkl").glob("*/*.pkl")))
+              for ws in (runs["pandas"], runs["dask"])]
+    sales = pd.read_parquet(runs["pandas"] / "data/03_primary/sales_with_store.parquet")
+    last = sales.loc[(sales["Date"] > sales["Date"].max() - pd.Timedelta(days=42))
+                     & (sales["Open"] == 1) & (sales["Sales"] > 0)]
+    rmspe = [mx.rmspe(last["Sales"], m.predict(last)["Sales"]) for m in models]
+    assert abs(rmspe[0] - rmspe[1]) <= RMSPE_TOLERANCE, rmspe
     a, b = (pd.read_parquet(ws / "data" / "07_model_output" / "tree_test_predictions.parquet")
             .set_index("Id").sort_index() for ws in (runs["pandas"], runs["dask"]))
     open_ = a["Sales"] > 0
     rel = np.sqrt(np.mean(((b["Sales"] - a["Sales"])[open_] / a["Sales"][open_]) ** 2))
-    assert rel <= FORECAST_TOLERANCE, rel
+    assert rel <= PREDICTION_TOLERANCE, rel
 
 
 def test_dask_trained_model_is_served_over_grpc(runs, tmp_path):
