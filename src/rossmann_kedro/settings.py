@@ -4,8 +4,9 @@ https://docs.kedro.org/en/stable/configure/configuration_basics/#configuration""
 
 # Instantiated project hooks (executed in Last-In-First-Out order).
 from rossmann_kedro.hooks import MissingInputsHook, ParameterCheckHook
+from rossmann_kedro.tracking import TrackingHook  # inert without the tracking extra
 
-HOOKS = (ParameterCheckHook(), MissingInputsHook())
+HOOKS = (ParameterCheckHook(), MissingInputsHook(), TrackingHook())
 
 # Installed plugins for which to disable hook auto-registration.
 # DISABLE_HOOKS_FOR_PLUGINS = ("kedro-viz",)
