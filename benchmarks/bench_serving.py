@@ -5,7 +5,10 @@ Per model (`--models`, default tree,lstm) it prints an in-process breakdown of a
 Predict, p50/p95/p99 latency and throughput for single-row gRPC Predict and single-row REST
 /predict (and the REST overhead over gRPC), one whole-test.csv batch call (gRPC and REST) with
 parity against the batch pipeline's `<model>_test_predictions`, and a sustained run (default 30 s)
-of single-row gRPC calls from concurrent async clients, with errors.
+of single-row gRPC calls from concurrent async clients, with errors. Prometheus metrics are
+on; the single-row gRPC and sustained figures are measured with the prediction log on and off
+(`--log-settings`), and the log's written/dropped/failed record counts are read from the
+server's /metrics.
 Targets (issue 4, 2 cores): gRPC single row p50 <= 2 ms, p99 <= 10 ms; test.csv batch <= 1 s;
 REST overhead <= 2 ms p50; >= 1,000 req/s for 30 s with 0 errors.
 
@@ -388,6 +391,9 @@ def main() -> None:
                     help="sustained run: load-generator processes sharing --concurrency")
     ap.add_argument("--server-threads", type=int, default=8)
     ap.add_argument("--server-processes", type=int, default=1)
+    ap.add_argument("--log-settings", default="on,off",
+                    help="prediction log settings to measure gRPC single rows and the sustained "
+                    "run with (REST and batch figures: first setting only)")
     ap.add_argument("--profile-only", action="store_true",
                     help="only the in-process single-row breakdown (no servers)")
     args = ap.parse_args()
@@ -406,10 +412,29 @@ def main() -> None:
 
     logs = Path("/tmp/bench_serving_logs")
     logs.mkdir(exist_ok=True)
+    settings = [x for x in args.log_settings.split(",") if x in ("on", "off")]
+    summary = []
+    for i, setting in enumerate(settings):
+        summary += run_setting(args, ws, models, sustained, model_rows, logs, setting,
+                               full=i == 0)
+    print("\nsummary (prediction log setting, model, figure):")
+    for line in summary:
+        print("  " + line)
+
+
+def run_setting(args: argparse.Namespace, ws: Path, models: list[str], sustained: list[str],
+                model_rows: dict, logs: Path, setting: str, full: bool) -> list[str]:
+    """Start server + gateway with the prediction log `setting` ("on"/"off") and measure."""
+    print(f"\n=== prediction log {setting}, metrics on ===", flush=True)
+    metrics_port = procs.free_port()
     server, gport = procs.start_server(ws, logs / "server.log", "--threads",
                                        str(args.server_threads), "--processes",
-                                       str(args.server_processes))
+                                       str(args.server_processes), "--metrics-port",
+                                       str(metrics_port),
+                                       "--prediction-log" if setting == "on"
+                                       else "--no-prediction-log")
     gateway = None
+    out = []
     try:
         procs.wait_serving(server, gport, logs / "server.log", timeout=300)
         gateway, hport = procs.start_gateway(gport, logs / "gateway.log")
@@ -424,6 +449,9 @@ def main() -> None:
                                for m in frame_to_rows(singles)]
             g = bench_grpc_single(target, requests[model], args.n)
             print(f"[{model}] gRPC single row, sequential: {stats(g)}  -> {1 / g.mean():,.0f} req/s")
+            out.append(f"log {setting:3} [{model}] gRPC single row: {stats(g)}")
+            if not full:
+                continue
             r = bench_rest_single(url, rest_bodies(singles, model), args.n)
             print(f"[{model}] REST single row, sequential: {stats(r)}  -> {1 / r.mean():,.0f} req/s")
             print(f"[{model}] REST overhead over gRPC: p50 {1e3 * (np.median(r) - np.median(g)):.3f} ms")
@@ -434,11 +462,16 @@ def main() -> None:
             lat, ok, errors, elapsed = sustained_run(target, requests[model], args.duration,
                                                      args.concurrency, args.load_processes)
             busy = (cpu_seconds(server.pid) - cpu0[0]) / (time.perf_counter() - cpu0[1])
-            print(f"[{model}] sustained gRPC single rows, {args.concurrency} in flight from "
-                  f"{args.load_processes} load process(es), {elapsed:.0f} s: "
-                  f"{ok / elapsed:,.0f} req/s, {errors} errors; {stats(lat)}; "
-                  f"server used {busy:.2f} cores ({1e3 * busy / max(ok / elapsed, 1):.2f} "
-                  "ms CPU per request)")
+            line = (f"[{model}] sustained gRPC single rows, {args.concurrency} in flight from "
+                    f"{args.load_processes} load process(es), {elapsed:.0f} s: "
+                    f"{ok / elapsed:,.0f} req/s, {errors} errors; {stats(lat)}; "
+                    f"server used {busy:.2f} cores ({1e3 * busy / max(ok / elapsed, 1):.2f} "
+                    "ms CPU per request)")
+            print(line)
+            out.append(f"log {setting:3} {line}")
+        log_counts = scrape_log_counts(f"http://127.0.0.1:{metrics_port}/metrics")
+        print(f"prediction log records: {log_counts}")
+        out.append(f"log {setting:3} prediction log records {log_counts}")
         workers = children(server.pid)
         rss = (f"{peak_rss_mb(server.pid):.0f} MB" if not workers else
                f"{peak_rss_mb(server.pid):.0f} MB parent + workers "
@@ -451,6 +484,20 @@ def main() -> None:
         if gateway is not None:
             procs.stop(gateway)
         procs.stop(server)
+    return out
+
+
+def scrape_log_counts(url: str) -> dict[str, float]:
+    """written / dropped / failed prediction log records, from the server's /metrics."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    out = {}
+    for family in text_string_to_metric_families(httpx.get(url, timeout=10).text):
+        for sample in family.samples:
+            if sample.name.startswith("rossmann_prediction_log_") and sample.name.endswith("_total"):
+                key = sample.name.removeprefix("rossmann_prediction_log_").removesuffix("_total")
+                out[key] = sample.value
+    return out
 
 
 def wait_all_serving(target: str, models: list[str], timeout: float = 300) -> None:

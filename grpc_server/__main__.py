@@ -52,6 +52,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override serving.grace_seconds")
     s.add_argument("--coalesce-max-rows", type=int, default=None,
                    help="override serving.coalesce_max_rows (0 = every request predicted alone)")
+    s.add_argument("--metrics-port", type=int, default=None,
+                   help="override serving.metrics_port (Prometheus /metrics; 0 = off)")
+    s.add_argument("--prediction-log", action=argparse.BooleanOptionalAction, default=None,
+                   help="override serving.prediction_log (append served predictions to the "
+                   "catalog's prediction_log dataset)")
 
     g = sub.add_parser(
         "gateway", help="run the REST gateway (FastAPI) in front of a gRPC server",
@@ -90,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
             processes=args.processes,
             max_batch_rows=args.max_batch_rows, reload_poll_seconds=args.reload_poll_seconds,
             grace_seconds=args.grace_seconds, coalesce_max_rows=args.coalesce_max_rows,
+            metrics_port=args.metrics_port, prediction_log=args.prediction_log,
         )
     else:
         from grpc_server.gateway import run_gateway

@@ -16,6 +16,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from grpc_server.errors import error_body, http_status
+from grpc_server.gateway_ops import add_ops_routes
 from rossmann.v1 import forecast_pb2, forecast_pb2_grpc
 
 logger = logging.getLogger(__name__)
@@ -188,7 +189,10 @@ def create_app(grpc_target: str, timeout: float = 30.0, max_message_mb: int = 64
         description="REST gateway to the gRPC `rossmann.v1.ForecastService`. Errors carry the "
         "gRPC status code and message (`rows[i].field` in messages = `instances[i]` here).",
         lifespan=lifespan,
+        docs_url=None,  # served by add_ops_routes from local files (no CDN)
+        redoc_url=None,
     )
+    add_ops_routes(app, state, timeout)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid_body(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -204,7 +208,8 @@ def create_app(grpc_target: str, timeout: float = 30.0, max_message_mb: int = 64
 
     @app.post("/predict", response_model=PredictOut, responses=_ERRORS,
               summary="Forecast sales for store-days (Kaggle test.csv rows)")
-    async def predict(body: PredictBody) -> Any:
+    async def predict(body: PredictBody, request: Request) -> Any:
+        request.state.model = body.model
         try:
             resp = await state["stub"].Predict(to_proto(body), timeout=timeout)
         except grpc.aio.AioRpcError as exc:

@@ -223,6 +223,9 @@ class ModelRegistry:
         self.poll_interval = poll_interval
         self.pinned_cache_size = pinned_cache_size
         self.on_change = on_change
+        # (event, model, version) for each version swapped in ("reloaded") or refused
+        # ("rejected"): metrics hook
+        self.on_event: Callable[[str, str, str], None] | None = None
         self._states: dict[str, _ModelState] = {}
         for name, dataset in (models or DEFAULT_MODELS).items():
             if dataset in catalog:
@@ -233,6 +236,11 @@ class ModelRegistry:
             logger.warning("None of the configured models %s is in the catalog", dict(models or {}))
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+
+    @property
+    def catalog(self) -> Any:
+        """The Kedro catalog the models come from (the server reads store data from it too)."""
+        return self._catalog
 
     @property
     def model_names(self) -> list[str]:
@@ -349,6 +357,7 @@ class ModelRegistry:
             except Exception as exc:  # a bad file must never take the server down
                 state.rejected[version] = signature
                 state.error = f"version {version} skipped: {public_reason(exc)}"
+                self._notify("rejected", state.name, version)
                 logger.warning("Skipping %s version %s (%s): %s: %s", state.name, version, path,
                                type(exc).__name__, exc,
                                exc_info=logger.isEnabledFor(logging.DEBUG))
@@ -359,9 +368,17 @@ class ModelRegistry:
             state.attempted = True
             logger.info("Now serving %s version %s (was %s)", state.name, version,
                         current.version if current else "none")
+            self._notify("reloaded", state.name, version)
             return True
         state.attempted = True
         return False
+
+    def _notify(self, event: str, model: str, version: str) -> None:
+        if self.on_event is not None:
+            try:
+                self.on_event(event, model, version)
+            except Exception:  # a metrics hook must not stop reloading
+                logger.exception("on_event hook failed")
 
     # ---- background polling -------------------------------------------------------------
     def start(self) -> None:

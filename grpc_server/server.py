@@ -17,8 +17,11 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 
+from grpc_server import metrics as prom
+from grpc_server.prediction_log import PredictionLogWriter
 from grpc_server.registry import ModelRegistry, load_project_catalog
 from grpc_server.servicer import ForecastServicer
+from grpc_server.store_data import StoreData
 from rossmann.v1 import forecast_pb2, forecast_pb2_grpc
 
 logger = logging.getLogger(__name__)
@@ -43,6 +46,10 @@ class ServingConfig:
     max_concurrent_rpcs: int
     max_reflection_streams: int
     max_connection_age_seconds: float
+    max_forecast_days: int
+    metrics_port: int
+    prediction_log: bool
+    prediction_log_max_queued_requests: int
 
     @classmethod
     def from_params(cls, params: dict[str, Any], **overrides: Any) -> ServingConfig:
@@ -80,6 +87,10 @@ class RunningServer:
     config: ServingConfig
 
     servicer: ForecastServicer
+    metrics: prom.ServerMetrics | None = None
+    prediction_log: PredictionLogWriter | None = None
+    metrics_http: Any | None = None
+    metrics_port: int = 0
 
     def stop(self, grace: float | None = None) -> None:
         """Drain: health says NOT_SERVING and new calls get UNAVAILABLE at once, while the calls
@@ -96,6 +107,31 @@ class RunningServer:
         logger.info("Drained %d in-flight call(s); stopping", pending)
         self.server.stop(max(0.5, deadline - time.monotonic())).wait()
         self.registry.stop()
+        if self.prediction_log is not None:  # write what the answered calls queued
+            self.prediction_log.close()
+        if self.metrics_http is not None:
+            self.metrics_http.shutdown()
+
+
+PREDICTION_LOG_DATASET = "prediction_log"
+
+
+def open_prediction_log(catalog: Any, config: ServingConfig,
+                        metrics: prom.ServerMetrics | None) -> PredictionLogWriter | None:
+    """The writer for the catalog's `prediction_log` dataset, unless switched off."""
+    if not config.prediction_log:
+        logger.info("Prediction log off (serving.prediction_log: false)")
+        return None
+    if catalog is None or PREDICTION_LOG_DATASET not in catalog:
+        logger.info("Prediction log off: no %r dataset in the catalog", PREDICTION_LOG_DATASET)
+        return None
+    root = getattr(catalog.get(PREDICTION_LOG_DATASET), "path", None)
+    if root is None:
+        logger.warning("Prediction log off: %r is not a PredictionLogDataset",
+                       PREDICTION_LOG_DATASET)
+        return None
+    return PredictionLogWriter(Path(root), metrics,
+                               max_queued_requests=config.prediction_log_max_queued_requests)
 
 
 class BoundedReflectionServicer(reflection.ReflectionServicer):
@@ -131,12 +167,17 @@ def start_server(
     port: int = 50051,
     threads: int = 8,
     reuse_port: bool = False,
+    metrics_port: int | None = None,
 ) -> RunningServer:
     """Start serving on host:port (0 = any free port) and start the model poller.
 
     `reuse_port` lets several worker processes share the port (SO_REUSEPORT, the kernel spreads
     connections); off by default so that a second server on a busy port fails loudly.
+    `metrics_port` (default `config.metrics_port`; 0 = none) exposes Prometheus metrics.
     """
+    metrics = prom.ServerMetrics()
+    registry.on_event = metrics.model_event
+    prediction_log = open_prediction_log(registry.catalog, config, metrics)
     # Streams (reflection) get their own share of threads on top of `threads`, and at most
     # max_reflection_streams of them run at once: idle streams cannot starve unary calls.
     # Beyond max_concurrent_rpcs calls (running + queued) new calls get RESOURCE_EXHAUSTED.
@@ -146,7 +187,11 @@ def start_server(
         options=[*config.server_options(), ("grpc.so_reuseport", int(reuse_port))],
         maximum_concurrent_rpcs=config.max_concurrent_rpcs,
     )
-    servicer = ForecastServicer(registry, config.max_batch_rows, config.coalesce_max_rows)
+    servicer = ForecastServicer(
+        registry, config.max_batch_rows, config.coalesce_max_rows,
+        store_data=StoreData(registry.catalog) if registry.catalog is not None else None,
+        max_forecast_days=config.max_forecast_days, metrics=metrics,
+        prediction_log=prediction_log)
     forecast_pb2_grpc.add_ForecastServiceServicer_to_server(servicer, server)
     health_servicer = health.HealthServicer(
         experimental_non_blocking=True,
@@ -170,7 +215,10 @@ def start_server(
     registry.start()
     logger.info("ForecastService listening on %s:%d (models %s, max %d rows per request)",
                 host, bound, registry.model_names, config.max_batch_rows)
-    return RunningServer(server, bound, registry, health_servicer, config, servicer)
+    port_m = config.metrics_port if metrics_port is None else metrics_port
+    metrics_http = prom.serve_metrics(metrics.registry, host, port_m)
+    return RunningServer(server, bound, registry, health_servicer, config, servicer, metrics,
+                         prediction_log, metrics_http, port_m if metrics_http else 0)
 
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(process)d]: %(message)s"
@@ -195,6 +243,7 @@ def serve(
     log_level: str = "INFO",
     processes: int = 1,
     reuse_port: bool = False,
+    worker_metrics: bool = True,
     **overrides: Any,
 ) -> int:
     """Run until SIGINT/SIGTERM, then drain in-flight calls and exit. Returns the exit code.
@@ -216,7 +265,8 @@ def serve(
         future_version_tolerance_seconds=config.future_version_tolerance_seconds,
     )
     running = start_server(registry, config, host=host, port=port, threads=threads,
-                           reuse_port=reuse_port)
+                           reuse_port=reuse_port,
+                           metrics_port=None if worker_metrics else 0)
     stop = threading.Event()
 
     def _on_signal(signum: int, _frame: Any) -> None:
@@ -239,10 +289,18 @@ def _serve_processes(n: int, project_path: Path, port: int, **kwargs: Any) -> in
 
     if port == 0:
         raise ValueError("--processes > 1 needs an explicit --port (workers share it)")
+    # Workers record metrics in memory-mapped files; this process serves their sum.
+    created = not os.environ.get(prom.MULTIPROC_ENV)
+    metrics_dir = prom.make_multiprocess_dir()
+    _catalog, params = load_project_catalog(project_path, env=kwargs.get("env"))
+    overrides = {k: v for k, v in kwargs.items() if k in {f.name for f in fields(ServingConfig)}}
+    config = ServingConfig.from_params(params, **overrides)
+    metrics_http = prom.serve_metrics(None, kwargs.get("host", "127.0.0.1"), config.metrics_port)
     ctx = multiprocessing.get_context("spawn")  # no gRPC state may cross a fork
     workers = [
         ctx.Process(target=serve, args=(project_path,),
-                    kwargs={**kwargs, "port": port, "reuse_port": True},
+                    kwargs={**kwargs, "port": port, "reuse_port": True,
+                            "worker_metrics": False},
                     name=f"grpc-worker-{i}")
         for i in range(n)
     ]
@@ -261,6 +319,10 @@ def _serve_processes(n: int, project_path: Path, port: int, **kwargs: Any) -> in
     logger.info("Started %d worker processes on port %d: %s", n, port, [w.pid for w in workers])
     for w in workers:
         w.join()
+        prom.mark_worker_dead(w.pid)
+    if metrics_http is not None:
+        metrics_http.shutdown()
+    prom.remove_multiprocess_dir(metrics_dir, created)
     codes = [w.exitcode for w in workers]
     logger.info("Workers exited with %s", codes)
     return 0 if stopping.is_set() and all(c == 0 for c in codes) else 1

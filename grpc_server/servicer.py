@@ -6,16 +6,26 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import grpc
+import pandas as pd
 
 from grpc_server.coalesce import Coalescer
-from grpc_server.convert import check_batch_size, predictions_to_response, rows_to_frame
-from grpc_server.errors import InvalidArgument, ServingError
-from grpc_server.registry import ModelRegistry
+from grpc_server.convert import (
+    ConvertedRows,
+    check_batch_size,
+    prediction_values,
+    predictions_to_response,
+    rows_to_frame,
+)
+from grpc_server.errors import FailedPrecondition, InvalidArgument, ServingError
+from grpc_server.registry import LoadedModel, ModelRegistry
+from grpc_server.store_data import StoreData
+from grpc_server.store_forecast import forecast_store, list_stores
 from rossmann.v1 import forecast_pb2, forecast_pb2_grpc
 from rossmann_kedro.forecaster import RowError
 
@@ -28,12 +38,17 @@ _STATUS = {
 }
 
 
+# Called with every answered request's model, rows and (n, 3) Sales/lower/upper values.
+PredictionObserver = Callable[[str, LoadedModel, ConvertedRows, Any], None]
+
+
 def predict(
     registry: ModelRegistry, request: forecast_pb2.PredictRequest, max_batch_rows: int,
-    coalescer: Coalescer | None = None,
+    coalescer: Coalescer | None = None, on_predicted: PredictionObserver | None = None,
 ) -> forecast_pb2.PredictResponse:
     """Answer one Predict request; raises ServingError subclasses for refusals. With a
-    `coalescer`, small requests arriving together share one `Forecaster.predict` call."""
+    `coalescer`, small requests arriving together share one `Forecaster.predict` call;
+    `on_predicted` sees every answered request (metrics, prediction log)."""
     check_batch_size(len(request.rows), max_batch_rows)
     loaded = registry.get(request.model, request.version)  # grabbed once: hot reload-safe
     converted = rows_to_frame(request.rows, loaded.known_stores, max_batch_rows)
@@ -49,7 +64,14 @@ def predict(
         logger.warning("model %s %s refused %d rows: %s", loaded.name, loaded.version,
                        len(converted.dates), exc)
         raise InvalidArgument(model_refusal(loaded.name, loaded.version, exc)) from exc
-    return predictions_to_response(loaded.name, loaded.version, converted, predicted)
+    if on_predicted is None:
+        return predictions_to_response(loaded.name, loaded.version, converted, predicted)
+    if isinstance(predicted, pd.DataFrame):
+        predicted = prediction_values(predicted, len(converted.dates),
+                                      f"model {loaded.name} {loaded.version}")
+    response = predictions_to_response(loaded.name, loaded.version, converted, predicted)
+    on_predicted("Predict", loaded, converted, predicted)  # only what is really answered
+    return response
 
 
 # RowError.field (Kaggle column names, the Forecaster contract) -> StoreDay field.
@@ -135,56 +157,109 @@ class InFlight:
 
 
 class ForecastServicer(forecast_pb2_grpc.ForecastServiceServicer):
-    """Maps the plain functions above onto gRPC, and their exceptions onto status codes."""
+    """Maps the plain functions above onto gRPC, and their exceptions onto status codes; counts
+    every call in `metrics` and hands answered predictions to `prediction_log`."""
 
     def __init__(self, registry: ModelRegistry, max_batch_rows: int,
-                 coalesce_max_rows: int = 0) -> None:
+                 coalesce_max_rows: int = 0, store_data: StoreData | None = None,
+                 max_forecast_days: int = 100, metrics: Any | None = None,
+                 prediction_log: Any | None = None) -> None:
         self._registry = registry
         self._max_batch_rows = max_batch_rows
         self.coalescer = Coalescer(coalesce_max_rows) if coalesce_max_rows > 0 else None
         self.in_flight = InFlight()
+        self._store_data = store_data
+        self._max_forecast_days = max_forecast_days
+        self._metrics = metrics
+        self._log = prediction_log
+        self._observer = self._on_predicted if (metrics or prediction_log) else None
+
+    def _on_predicted(self, method: str, loaded: LoadedModel, converted: ConvertedRows,
+                      values: Any) -> None:
+        if self._metrics is not None:
+            self._metrics.rows.labels(method, loaded.name).inc(len(converted.dates))
+        if self._log is not None:
+            meta = loaded.forecaster.metadata or {}
+            self._log.submit(method, loaded.name, loaded.version,
+                             str(meta.get("train_end", ""))[:10], converted.columns,
+                             converted.ids, values)
+
+    def _model_label(self, model: str) -> str:
+        name = model or self._registry.default_model
+        return name if name in self._registry.model_names else "unknown"
+
+    def _call(self, method: str, model: str, context: grpc.ServicerContext,
+              answer: Callable[[], Any], what: str) -> Any:
+        """Run `answer` as one counted in-flight call; abort with the status its refusal
+        names; count the call and its latency by method, model and status code."""
+        started = time.perf_counter()
+        code = "OK"
+        try:
+            with self.in_flight.call(context, method):
+                return answer()
+        except ServingError as exc:
+            code = exc.code.name
+            if exc.code == grpc.StatusCode.INTERNAL:
+                logger.error("%s failed: %s", method, exc.message)
+            context.abort(exc.code, exc.message)
+        except Exception as exc:  # a model bug must not kill the server
+            code = _aborted_code(context) or "INTERNAL"
+            if code != "INTERNAL":  # in_flight.call() aborted (draining, deadline passed)
+                raise
+            # the client gets the exception type only: messages and tracebacks of arbitrary
+            # code can carry server paths; the details are in the server log
+            logger.exception("%s failed (model %r)", method, model)
+            context.abort(grpc.StatusCode.INTERNAL,
+                          f"{what} failed: {type(exc).__name__} (details in the server log)")
+        finally:
+            if self._metrics is not None:
+                label = self._model_label(model)
+                self._metrics.requests.labels(method, label, code).inc()
+                self._metrics.latency.labels(method, label).observe(
+                    time.perf_counter() - started)
+        raise AssertionError("unreachable")  # pragma: no cover - abort() raises
 
     def Predict(  # gRPC method name
         self, request: forecast_pb2.PredictRequest, context: grpc.ServicerContext
     ) -> forecast_pb2.PredictResponse:
-        with self.in_flight.call(context, "Predict"):
-            return self._predict(request, context)
-        raise AssertionError("unreachable")  # pragma: no cover - call() aborts or yields
-
-    def _predict(
-        self, request: forecast_pb2.PredictRequest, context: grpc.ServicerContext
-    ) -> forecast_pb2.PredictResponse:
-        try:
-            return predict(self._registry, request, self._max_batch_rows, self.coalescer)
-        except ServingError as exc:
-            if exc.code == grpc.StatusCode.INTERNAL:
-                logger.error("Predict failed on %d rows: %s", len(request.rows), exc.message)
-            context.abort(exc.code, exc.message)
-        except Exception as exc:  # a model bug must not kill the server
-            # the client gets the exception type only: messages and tracebacks of arbitrary
-            # code can carry server paths; the details are in the server log
-            logger.exception("Predict failed on %d rows (model %r, version %r)",
-                             len(request.rows), request.model, request.version)
-            context.abort(grpc.StatusCode.INTERNAL,
-                          f"prediction failed: {type(exc).__name__} (details in the server log)")
-        raise AssertionError("unreachable")  # pragma: no cover - abort() raises
+        return self._call("Predict", request.model, context, lambda: predict(
+            self._registry, request, self._max_batch_rows, self.coalescer, self._observer),
+            "prediction")
 
     def GetModelInfo(  # gRPC method name
         self, request: forecast_pb2.GetModelInfoRequest, context: grpc.ServicerContext
     ) -> forecast_pb2.GetModelInfoResponse:
-        with self.in_flight.call(context, "GetModelInfo"):
-            return self._model_info(request, context)
-        raise AssertionError("unreachable")  # pragma: no cover
+        return self._call("GetModelInfo", request.model, context,
+                          lambda: model_info(self._registry, request), "model info")
 
-    def _model_info(
-        self, request: forecast_pb2.GetModelInfoRequest, context: grpc.ServicerContext
-    ) -> forecast_pb2.GetModelInfoResponse:
-        try:
-            return model_info(self._registry, request)
-        except ServingError as exc:
-            context.abort(exc.code, exc.message)
-        except Exception as exc:
-            logger.exception("GetModelInfo failed")
-            context.abort(grpc.StatusCode.INTERNAL,
-                          f"model info failed: {type(exc).__name__} (details in the server log)")
-        raise AssertionError("unreachable")  # pragma: no cover
+    def ForecastStore(  # gRPC method name
+        self, request: forecast_pb2.ForecastStoreRequest, context: grpc.ServicerContext
+    ) -> forecast_pb2.ForecastStoreResponse:
+        def answer() -> forecast_pb2.ForecastStoreResponse:
+            result = forecast_store(self._registry, self._require_store_data(), request,
+                                    self._max_forecast_days)
+            if self._observer is not None:
+                self._observer("ForecastStore", result.loaded, result.converted, result.values)
+            return result.response
+
+        return self._call("ForecastStore", request.model, context, answer, "store forecast")
+
+    def ListStores(  # gRPC method name
+        self, request: forecast_pb2.ListStoresRequest, context: grpc.ServicerContext
+    ) -> forecast_pb2.ListStoresResponse:
+        return self._call("ListStores", "", context,
+                          lambda: list_stores(self._require_store_data()), "store list")
+
+    def _require_store_data(self) -> StoreData:
+        if self._store_data is None:
+            raise FailedPrecondition("store data: this server was started without a catalog")
+        return self._store_data
+
+
+def _aborted_code(context: grpc.ServicerContext) -> str | None:
+    """The status an earlier context.abort() set, if any (abort raises an Exception)."""
+    try:
+        code = context.code()
+    except Exception:  # older grpcio: no code() on the servicer context
+        return None
+    return code.name if code is not None else None

@@ -69,7 +69,8 @@ def test_contract_names() -> None:
 
     service = forecast_pb2.DESCRIPTOR.services_by_name["ForecastService"]
     assert service.full_name == "rossmann.v1.ForecastService"
-    assert set(service.methods_by_name) == {"Predict", "GetModelInfo"}
+    assert set(service.methods_by_name) == {"Predict", "GetModelInfo", "ForecastStore",
+                                            "ListStores"}
     row = forecast_pb2.StoreDay.DESCRIPTOR.fields_by_name
     assert set(row) == {"store", "date", "day_of_week", "open", "promo", "state_holiday",
                         "school_holiday", "id"}

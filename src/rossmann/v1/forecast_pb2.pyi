@@ -126,3 +126,107 @@ class GetModelInfoResponse(_message.Message):
     MODELS_FIELD_NUMBER: _ClassVar[int]
     models: _containers.RepeatedCompositeFieldContainer[ModelInfo]
     def __init__(self, models: _Optional[_Iterable[_Union[ModelInfo, _Mapping]]] = ...) -> None: ...
+
+class StoreInfo(_message.Message):
+    __slots__ = ("store", "store_type", "assortment", "competition_distance", "competition_open_since", "promo2", "promo2_since", "promo_interval", "history_end")
+    STORE_FIELD_NUMBER: _ClassVar[int]
+    STORE_TYPE_FIELD_NUMBER: _ClassVar[int]
+    ASSORTMENT_FIELD_NUMBER: _ClassVar[int]
+    COMPETITION_DISTANCE_FIELD_NUMBER: _ClassVar[int]
+    COMPETITION_OPEN_SINCE_FIELD_NUMBER: _ClassVar[int]
+    PROMO2_FIELD_NUMBER: _ClassVar[int]
+    PROMO2_SINCE_FIELD_NUMBER: _ClassVar[int]
+    PROMO_INTERVAL_FIELD_NUMBER: _ClassVar[int]
+    HISTORY_END_FIELD_NUMBER: _ClassVar[int]
+    store: int
+    store_type: str
+    assortment: str
+    competition_distance: float
+    competition_open_since: str
+    promo2: bool
+    promo2_since: str
+    promo_interval: str
+    history_end: str
+    def __init__(self, store: _Optional[int] = ..., store_type: _Optional[str] = ..., assortment: _Optional[str] = ..., competition_distance: _Optional[float] = ..., competition_open_since: _Optional[str] = ..., promo2: _Optional[bool] = ..., promo2_since: _Optional[str] = ..., promo_interval: _Optional[str] = ..., history_end: _Optional[str] = ...) -> None: ...
+
+class ListStoresRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListStoresResponse(_message.Message):
+    __slots__ = ("stores",)
+    STORES_FIELD_NUMBER: _ClassVar[int]
+    stores: _containers.RepeatedCompositeFieldContainer[StoreInfo]
+    def __init__(self, stores: _Optional[_Iterable[_Union[StoreInfo, _Mapping]]] = ...) -> None: ...
+
+class ForecastStoreRequest(_message.Message):
+    __slots__ = ("store", "days", "model", "version", "history_days")
+    STORE_FIELD_NUMBER: _ClassVar[int]
+    DAYS_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    HISTORY_DAYS_FIELD_NUMBER: _ClassVar[int]
+    store: int
+    days: int
+    model: str
+    version: str
+    history_days: int
+    def __init__(self, store: _Optional[int] = ..., days: _Optional[int] = ..., model: _Optional[str] = ..., version: _Optional[str] = ..., history_days: _Optional[int] = ...) -> None: ...
+
+class HistoryDay(_message.Message):
+    __slots__ = ("date", "sales", "open", "promo", "state_holiday", "school_holiday")
+    DATE_FIELD_NUMBER: _ClassVar[int]
+    SALES_FIELD_NUMBER: _ClassVar[int]
+    OPEN_FIELD_NUMBER: _ClassVar[int]
+    PROMO_FIELD_NUMBER: _ClassVar[int]
+    STATE_HOLIDAY_FIELD_NUMBER: _ClassVar[int]
+    SCHOOL_HOLIDAY_FIELD_NUMBER: _ClassVar[int]
+    date: str
+    sales: float
+    open: bool
+    promo: bool
+    state_holiday: str
+    school_holiday: bool
+    def __init__(self, date: _Optional[str] = ..., sales: _Optional[float] = ..., open: _Optional[bool] = ..., promo: _Optional[bool] = ..., state_holiday: _Optional[str] = ..., school_holiday: _Optional[bool] = ...) -> None: ...
+
+class ForecastDay(_message.Message):
+    __slots__ = ("date", "open", "promo", "state_holiday", "school_holiday", "source", "sales", "lower", "upper")
+    DATE_FIELD_NUMBER: _ClassVar[int]
+    OPEN_FIELD_NUMBER: _ClassVar[int]
+    PROMO_FIELD_NUMBER: _ClassVar[int]
+    STATE_HOLIDAY_FIELD_NUMBER: _ClassVar[int]
+    SCHOOL_HOLIDAY_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    SALES_FIELD_NUMBER: _ClassVar[int]
+    LOWER_FIELD_NUMBER: _ClassVar[int]
+    UPPER_FIELD_NUMBER: _ClassVar[int]
+    date: str
+    open: bool
+    promo: bool
+    state_holiday: str
+    school_holiday: bool
+    source: str
+    sales: float
+    lower: float
+    upper: float
+    def __init__(self, date: _Optional[str] = ..., open: _Optional[bool] = ..., promo: _Optional[bool] = ..., state_holiday: _Optional[str] = ..., school_holiday: _Optional[bool] = ..., source: _Optional[str] = ..., sales: _Optional[float] = ..., lower: _Optional[float] = ..., upper: _Optional[float] = ...) -> None: ...
+
+class ForecastStoreResponse(_message.Message):
+    __slots__ = ("model", "version", "store", "history", "forecast", "interval_level", "rows_from_test", "rows_from_rules")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    STORE_FIELD_NUMBER: _ClassVar[int]
+    HISTORY_FIELD_NUMBER: _ClassVar[int]
+    FORECAST_FIELD_NUMBER: _ClassVar[int]
+    INTERVAL_LEVEL_FIELD_NUMBER: _ClassVar[int]
+    ROWS_FROM_TEST_FIELD_NUMBER: _ClassVar[int]
+    ROWS_FROM_RULES_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    version: str
+    store: StoreInfo
+    history: _containers.RepeatedCompositeFieldContainer[HistoryDay]
+    forecast: _containers.RepeatedCompositeFieldContainer[ForecastDay]
+    interval_level: float
+    rows_from_test: int
+    rows_from_rules: int
+    def __init__(self, model: _Optional[str] = ..., version: _Optional[str] = ..., store: _Optional[_Union[StoreInfo, _Mapping]] = ..., history: _Optional[_Iterable[_Union[HistoryDay, _Mapping]]] = ..., forecast: _Optional[_Iterable[_Union[ForecastDay, _Mapping]]] = ..., interval_level: _Optional[float] = ..., rows_from_test: _Optional[int] = ..., rows_from_rules: _Optional[int] = ...) -> None: ...

@@ -46,6 +46,16 @@ class ForecastServiceStub:
                 request_serializer=rossmann_dot_v1_dot_forecast__pb2.GetModelInfoRequest.SerializeToString,
                 response_deserializer=rossmann_dot_v1_dot_forecast__pb2.GetModelInfoResponse.FromString,
                 _registered_method=True)
+        self.ForecastStore = channel.unary_unary(
+                '/rossmann.v1.ForecastService/ForecastStore',
+                request_serializer=rossmann_dot_v1_dot_forecast__pb2.ForecastStoreRequest.SerializeToString,
+                response_deserializer=rossmann_dot_v1_dot_forecast__pb2.ForecastStoreResponse.FromString,
+                _registered_method=True)
+        self.ListStores = channel.unary_unary(
+                '/rossmann.v1.ForecastService/ListStores',
+                request_serializer=rossmann_dot_v1_dot_forecast__pb2.ListStoresRequest.SerializeToString,
+                response_deserializer=rossmann_dot_v1_dot_forecast__pb2.ListStoresResponse.FromString,
+                _registered_method=True)
 
 
 class ForecastServiceServicer:
@@ -70,6 +80,24 @@ class ForecastServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ForecastStore(self, request, context):
+        """One store's recent daily sales and the forecast for the `days` days after the data ends,
+        with the rows the forecast was made from (known from test.csv, else built from the feature
+        module's calendar rules). Errors: INVALID_ARGUMENT (days outside 1..limit), NOT_FOUND
+        (unknown store, model or version), UNAVAILABLE (no model loaded yet), FAILED_PRECONDITION
+        (the catalog holds no processed store history: run the data_processing pipeline).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListStores(self, request, context):
+        """The stores ForecastStore knows, with their store.csv attributes.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ForecastServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -82,6 +110,16 @@ def add_ForecastServiceServicer_to_server(servicer, server):
                     servicer.GetModelInfo,
                     request_deserializer=rossmann_dot_v1_dot_forecast__pb2.GetModelInfoRequest.FromString,
                     response_serializer=rossmann_dot_v1_dot_forecast__pb2.GetModelInfoResponse.SerializeToString,
+            ),
+            'ForecastStore': grpc.unary_unary_rpc_method_handler(
+                    servicer.ForecastStore,
+                    request_deserializer=rossmann_dot_v1_dot_forecast__pb2.ForecastStoreRequest.FromString,
+                    response_serializer=rossmann_dot_v1_dot_forecast__pb2.ForecastStoreResponse.SerializeToString,
+            ),
+            'ListStores': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListStores,
+                    request_deserializer=rossmann_dot_v1_dot_forecast__pb2.ListStoresRequest.FromString,
+                    response_serializer=rossmann_dot_v1_dot_forecast__pb2.ListStoresResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -140,6 +178,60 @@ class ForecastService:
             '/rossmann.v1.ForecastService/GetModelInfo',
             rossmann_dot_v1_dot_forecast__pb2.GetModelInfoRequest.SerializeToString,
             rossmann_dot_v1_dot_forecast__pb2.GetModelInfoResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ForecastStore(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/rossmann.v1.ForecastService/ForecastStore',
+            rossmann_dot_v1_dot_forecast__pb2.ForecastStoreRequest.SerializeToString,
+            rossmann_dot_v1_dot_forecast__pb2.ForecastStoreResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListStores(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/rossmann.v1.ForecastService/ListStores',
+            rossmann_dot_v1_dot_forecast__pb2.ListStoresRequest.SerializeToString,
+            rossmann_dot_v1_dot_forecast__pb2.ListStoresResponse.FromString,
             options,
             channel_credentials,
             insecure,
