@@ -96,14 +96,16 @@ def load_project_catalog(project_path: Path, env: str | None = None) -> tuple[An
 
 
 def _absolute_filepaths(conf: dict[str, Any], root: Path) -> dict[str, Any]:
-    """Catalog entries with relative local `filepath`s anchored at the project root (as
-    `kedro run` does), so the server works from any working directory."""
-    out = {}
-    for name, entry in conf.items():
-        path = entry.get("filepath") if isinstance(entry, dict) else None
-        if isinstance(path, str) and "://" not in path and not Path(path).is_absolute():
-            entry = {**entry, "filepath": (root / path).as_posix()}
-        out[name] = entry
+    """`conf` with relative local paths (`filepath`, `path`, `filename`, at any depth) anchored
+    at the project root, as `kedro run` does, so the server works from any directory."""
+    out: dict[str, Any] = {}
+    for key, value in conf.items():
+        if isinstance(value, dict):
+            value = _absolute_filepaths(value, root)
+        elif (key in ("filepath", "path", "filename") and isinstance(value, str)
+              and "://" not in value and not Path(value).is_absolute()):
+            value = (root / value).as_posix()
+        out[key] = value
     return out
 
 
