@@ -10,6 +10,7 @@ import warnings
 from pathlib import Path
 
 from grpc_server import client
+from grpc_server.security import AUTH_TOKEN_ENV, GRPC_TOKEN_ENV, TLSFiles, read_token
 
 
 def _project_root_default() -> Path:
@@ -57,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--prediction-log", action=argparse.BooleanOptionalAction, default=None,
                    help="override serving.prediction_log (append served predictions to the "
                    "catalog's prediction_log dataset)")
+    _security_arguments(s, "gRPC")
 
     g = sub.add_parser(
         "gateway", help="run the REST gateway (FastAPI) in front of a gRPC server",
@@ -66,13 +68,45 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--port", type=int, default=8000)
     g.add_argument("--grpc-target", default=client.DEFAULT_TARGET,
                    help="host:port of the gRPC server")
-    g.add_argument("--timeout", type=float, default=30.0, help="gRPC deadline per call, seconds")
+    g.add_argument("--timeout", type=float, default=10.0,
+                   help="gRPC deadline per call, seconds (past it: 504; default 10)")
+    g.add_argument("--max-body-mb", type=float, default=16.0,
+                   help="largest request body accepted, MB (larger: 413; default 16, about "
+                   "130,000 instances)")
+    g.add_argument("--grace-seconds", type=float, default=30.0,
+                   help="SIGTERM: time in-flight requests get to finish (default 30)")
     g.add_argument("--access-log", action="store_true", help="log every request")
+    _security_arguments(g, "HTTPS")
+    g.add_argument("--grpc-tls-ca", type=Path, default=None,
+                   help="talk TLS to the gRPC server, verifying it with this CA (PEM)")
+    g.add_argument("--grpc-tls-cert", type=Path, default=None,
+                   help="client certificate (PEM) for a gRPC server that requires mutual TLS")
+    g.add_argument("--grpc-tls-key", type=Path, default=None, help="its private key (PEM)")
+    g.add_argument("--grpc-token-file", type=Path, default=None,
+                   help=f"bearer token to send to the gRPC server (default: ${GRPC_TOKEN_ENV})")
 
     c = sub.add_parser("client", help="call a running gRPC server",
                        description="Predict a test.csv-format file, or print model info/health.")
     client.add_arguments(c)
     return parser
+
+
+def _security_arguments(parser: argparse.ArgumentParser, tls_kind: str) -> None:
+    parser.add_argument("--tls-cert", type=Path, default=None,
+                        help=f"serve {tls_kind} with this certificate (PEM; with --tls-key)")
+    parser.add_argument("--tls-key", type=Path, default=None, help="its private key (PEM)")
+    if tls_kind == "gRPC":
+        parser.add_argument("--tls-client-ca", type=Path, default=None,
+                            help="mutual TLS: require client certificates signed by this CA")
+    parser.add_argument("--auth-token-file", type=Path, default=None,
+                        help="require 'Authorization: Bearer <token>' with the token in this "
+                        f"file (default: ${AUTH_TOKEN_ENV} if set; health probes are exempt)")
+    parser.add_argument("--insecure", action="store_true",
+                        help="allow a non-loopback --host with neither TLS nor a token")
+
+
+def _tls(cert: Path | None, key: Path | None, ca: Path | None = None) -> TLSFiles | None:
+    return TLSFiles(cert, key, ca) if cert or key or ca else None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -86,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     from grpc_server.server import LOG_FORMAT
 
     logging.basicConfig(level=args.log_level.upper(), format=LOG_FORMAT)
+    auth_token = read_token(args.auth_token_file, AUTH_TOKEN_ENV)
     if args.command == "serve":
         from grpc_server.server import serve
 
@@ -93,16 +128,22 @@ def main(argv: list[str] | None = None) -> int:
             (args.project_path or _project_root_default()).resolve(), host=args.host,
             port=args.port, env=args.env, threads=args.threads, log_level=args.log_level,
             processes=args.processes,
+            tls=_tls(args.tls_cert, args.tls_key, args.tls_client_ca), auth_token=auth_token,
+            insecure=args.insecure,
             max_batch_rows=args.max_batch_rows, reload_poll_seconds=args.reload_poll_seconds,
             grace_seconds=args.grace_seconds, coalesce_max_rows=args.coalesce_max_rows,
             metrics_port=args.metrics_port, prediction_log=args.prediction_log,
         )
-    else:
-        from grpc_server.gateway import run_gateway
+    from grpc_server.gateway import run_gateway
 
-        run_gateway(args.host, args.port, args.grpc_target, timeout=args.timeout,
-                    access_log=args.access_log, log_level=args.log_level.lower())
-    return 0
+    return run_gateway(
+        args.host, args.port, args.grpc_target, timeout=args.timeout,
+        access_log=args.access_log, log_level=args.log_level.lower(),
+        max_body_mb=args.max_body_mb, grace_seconds=args.grace_seconds,
+        tls=_tls(args.tls_cert, args.tls_key), auth_token=auth_token, insecure=args.insecure,
+        grpc_tls=_tls(args.grpc_tls_cert, args.grpc_tls_key, args.grpc_tls_ca),
+        grpc_token=read_token(args.grpc_token_file, GRPC_TOKEN_ENV),
+    )
 
 
 if __name__ == "__main__":

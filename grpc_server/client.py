@@ -16,6 +16,13 @@ import pandas as pd
 from google.protobuf.json_format import MessageToDict
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from grpc_server.security import (
+    GRPC_TOKEN_ENV,
+    TLSFiles,
+    bearer_metadata,
+    channel_credentials,
+    read_token,
+)
 from rossmann.v1 import forecast_pb2, forecast_pb2_grpc
 
 DEFAULT_TARGET = "127.0.0.1:50051"
@@ -81,12 +88,15 @@ class ForecastClient:
     """A channel to a ForecastService; use as a context manager or call close()."""
 
     def __init__(self, target: str = DEFAULT_TARGET, timeout: float = 60.0,
-                 max_message_mb: int = 64) -> None:
+                 max_message_mb: int = 64, tls: TLSFiles | None = None,
+                 token: str | None = None) -> None:
         size = max_message_mb * 1024 * 1024
         self.timeout = timeout
-        self._channel = grpc.insecure_channel(target, options=[
-            ("grpc.max_receive_message_length", size), ("grpc.max_send_message_length", size),
-        ])
+        options = [("grpc.max_receive_message_length", size),
+                   ("grpc.max_send_message_length", size)]
+        self._channel = (grpc.insecure_channel(target, options=options) if tls is None else
+                         grpc.secure_channel(target, channel_credentials(tls), options=options))
+        self._metadata = bearer_metadata(token)
         self.stub = forecast_pb2_grpc.ForecastServiceStub(self._channel)
         self._health = health_pb2_grpc.HealthStub(self._channel)
 
@@ -115,7 +125,7 @@ class ForecastClient:
             resp = self.stub.Predict(
                 forecast_pb2.PredictRequest(model=model, version=version,
                                             rows=messages[start:start + batch_size]),
-                timeout=self.timeout,
+                timeout=self.timeout, metadata=self._metadata,
             )
             version_used = resp.version
             version = version or resp.version  # all batches from the same version
@@ -134,7 +144,7 @@ class ForecastClient:
 
     def info(self, model: str = "") -> list[dict[str, Any]]:
         resp = self.stub.GetModelInfo(forecast_pb2.GetModelInfoRequest(model=model),
-                                      timeout=self.timeout)
+                                      timeout=self.timeout, metadata=self._metadata)
         return [MessageToDict(m, preserving_proto_field_name=True,
                               always_print_fields_with_no_presence=True) for m in resp.models]
 
@@ -147,6 +157,13 @@ class ForecastClient:
 def _connection_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--target", default=DEFAULT_TARGET, help="gRPC server host:port")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds per call")
+    parser.add_argument("--tls-ca", type=Path, default=None,
+                        help="use TLS, verifying the server with this CA (PEM)")
+    parser.add_argument("--tls-cert", type=Path, default=None,
+                        help="client certificate (PEM) for mutual TLS")
+    parser.add_argument("--tls-key", type=Path, default=None, help="its private key (PEM)")
+    parser.add_argument("--token-file", type=Path, default=None,
+                        help=f"bearer token to send (default: ${GRPC_TOKEN_ENV} if set)")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -189,7 +206,10 @@ def single_row(args: argparse.Namespace) -> pd.DataFrame:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        with ForecastClient(args.target, timeout=args.timeout) as client:
+        tls = (TLSFiles(args.tls_cert, args.tls_key, args.tls_ca)
+               if args.tls_ca or args.tls_cert or args.tls_key else None)
+        token = read_token(args.token_file, GRPC_TOKEN_ENV)
+        with ForecastClient(args.target, timeout=args.timeout, tls=tls, token=token) as client:
             if args.action == "predict":
                 rows = read_kaggle_csv(args.csv) if args.csv else single_row(args)
                 preds = client.predict(rows, model=args.model,

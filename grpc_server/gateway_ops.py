@@ -170,11 +170,14 @@ def add_ops_routes(app: FastAPI, state: dict[str, Any], timeout: float) -> None:
              summary="One store's daily sales history and its forecast after the data ends")
     async def forecast(
         request: Request,
-        store: Annotated[int, Query(description="store id")],
-        days: Annotated[int, Query(description="days to forecast after the history ends")] = 42,
+        # int32 in the proto: larger values are refused (400) here, not a 500 in conversion
+        store: Annotated[int, Query(description="store id", ge=-(2**31), le=2**31 - 1)],
+        days: Annotated[int, Query(description="days to forecast after the history ends",
+                                   le=2**31 - 1)] = 42,
         model: Annotated[str, Query(description='"tree" or "lstm"; empty = default')] = "",
         version: Annotated[str, Query(description="catalog version; empty = latest")] = "",
-        history_days: Annotated[int, Query(description="days of history; 0 = none")] = 182,
+        history_days: Annotated[int, Query(description="days of history; 0 = none",
+                                           le=2**31 - 1)] = 182,
     ) -> Any:
         request.state.model = model or "default"
         if days < 1:
@@ -184,7 +187,8 @@ def add_ops_routes(app: FastAPI, state: dict[str, Any], timeout: float) -> None:
         req = forecast_pb2.ForecastStoreRequest(store=store, days=days, model=model,
                                                 version=version, history_days=history_days)
         try:
-            resp = await state["stub"].ForecastStore(req, timeout=timeout)
+            resp = await state["stub"].ForecastStore(req, timeout=timeout,
+                                                     metadata=state.get("metadata", ()))
         except grpc.aio.AioRpcError as exc:
             return _grpc_error(exc)
         request.state.model = resp.model
@@ -195,7 +199,8 @@ def add_ops_routes(app: FastAPI, state: dict[str, Any], timeout: float) -> None:
     async def stores() -> Any:
         try:
             resp = await state["stub"].ListStores(forecast_pb2.ListStoresRequest(),
-                                                  timeout=timeout)
+                                                  timeout=timeout,
+                                                  metadata=state.get("metadata", ()))
         except grpc.aio.AioRpcError as exc:
             return _grpc_error(exc)
         return {"stores": [store_from_proto(s) for s in resp.stores]}
@@ -240,7 +245,8 @@ def add_ops_routes(app: FastAPI, state: dict[str, Any], timeout: float) -> None:
     async def readyz() -> JSONResponse:
         try:
             resp = await state["stub"].GetModelInfo(forecast_pb2.GetModelInfoRequest(),
-                                                    timeout=min(timeout, 2.0))
+                                                    timeout=min(timeout, 2.0),
+                                                    metadata=state.get("metadata", ()))
         except grpc.aio.AioRpcError as exc:
             return JSONResponse(status_code=503, content={
                 "status": "not ready", "grpc": exc.code().name, "message": exc.details(),

@@ -6,7 +6,9 @@ fully, validated (it is a Forecaster and predicts every store it knows on a rang
 finite and ordered; see `validate_forecaster`) and only then swapped in by one
 reference assignment, so requests in flight keep the object they already hold. A version that
 fails to load or validate is logged once and skipped (retried only if its file changes, which
-covers a version still being written); it never replaces a good model.
+covers a version still being written); it never replaces a good model. Versions are ordered by
+their Kedro timestamp; one named later than now + a tolerance (a machine with a wrong clock) is
+ignored by hot reload, logged once, and can still be pinned.
 """
 
 from __future__ import annotations

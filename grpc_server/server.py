@@ -20,6 +20,12 @@ from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 from grpc_server import metrics as prom
 from grpc_server.prediction_log import PredictionLogWriter
 from grpc_server.registry import ModelRegistry, load_project_catalog
+from grpc_server.security import (
+    TLSFiles,
+    TokenAuthInterceptor,
+    check_exposure,
+    server_credentials,
+)
 from grpc_server.servicer import ForecastServicer
 from grpc_server.store_data import StoreData
 from rossmann.v1 import forecast_pb2, forecast_pb2_grpc
@@ -41,6 +47,7 @@ class ServingConfig:
     reload_poll_seconds: float
     pinned_versions_cached: int
     grace_seconds: float
+    drain_linger_seconds: float
     max_message_mb: int
     future_version_tolerance_seconds: float
     max_concurrent_rpcs: int
@@ -105,6 +112,9 @@ class RunningServer:
             logger.warning("Grace period of %.1f s over: cancelling %d call(s) still running",
                            grace, self.servicer.in_flight.count)
         logger.info("Drained %d in-flight call(s); stopping", pending)
+        # keep refusing new calls (UNAVAILABLE) a moment longer before gRPC's own shutdown,
+        # which fails a call that is just arriving with CANCELLED instead
+        time.sleep(max(0.0, min(self.config.drain_linger_seconds, deadline - time.monotonic())))
         self.server.stop(max(0.5, deadline - time.monotonic())).wait()
         self.registry.stop()
         if self.prediction_log is not None:  # write what the answered calls queued
@@ -167,13 +177,17 @@ def start_server(
     port: int = 50051,
     threads: int = 8,
     reuse_port: bool = False,
+    tls: TLSFiles | None = None,
+    auth_token: str | None = None,
     metrics_port: int | None = None,
 ) -> RunningServer:
     """Start serving on host:port (0 = any free port) and start the model poller.
 
     `reuse_port` lets several worker processes share the port (SO_REUSEPORT, the kernel spreads
-    connections); off by default so that a second server on a busy port fails loudly.
-    `metrics_port` (default `config.metrics_port`; 0 = none) exposes Prometheus metrics.
+    connections); off by default so that a second server on a busy port fails loudly. `tls`
+    serves TLS (mutual when it has a CA); `auth_token` requires `authorization: Bearer <token>`
+    metadata on every call except grpc.health.v1. `metrics_port` (default
+    `config.metrics_port`; 0 = none) exposes Prometheus metrics.
     """
     metrics = prom.ServerMetrics()
     registry.on_event = metrics.model_event
@@ -186,6 +200,7 @@ def start_server(
                                    thread_name_prefix="grpc"),
         options=[*config.server_options(), ("grpc.so_reuseport", int(reuse_port))],
         maximum_concurrent_rpcs=config.max_concurrent_rpcs,
+        interceptors=[TokenAuthInterceptor(auth_token)] if auth_token else None,
     )
     servicer = ForecastServicer(
         registry, config.max_batch_rows, config.coalesce_max_rows,
@@ -208,13 +223,19 @@ def start_server(
     )
     _set_health(health_servicer, registry)
     registry.on_change = lambda reg: _set_health(health_servicer, reg)
-    bound = server.add_insecure_port(f"{host}:{port}")
+    if tls is not None:
+        bound = server.add_secure_port(f"{host}:{port}", server_credentials(tls))
+    else:
+        bound = server.add_insecure_port(f"{host}:{port}")
     if bound == 0:
         raise OSError(f"cannot bind {host}:{port}")
     server.start()
     registry.start()
-    logger.info("ForecastService listening on %s:%d (models %s, max %d rows per request)",
-                host, bound, registry.model_names, config.max_batch_rows)
+    logger.info("ForecastService listening on %s:%d (models %s, max %d rows per request; %s, %s)",
+                host, bound, registry.model_names, config.max_batch_rows,
+                "plaintext" if tls is None else "TLS" + (" with client certificates"
+                                                         if tls.ca else ""),
+                "bearer token required" if auth_token else "no token")
     port_m = config.metrics_port if metrics_port is None else metrics_port
     metrics_http = prom.serve_metrics(metrics.registry, host, port_m)
     return RunningServer(server, bound, registry, health_servicer, config, servicer, metrics,
@@ -243,6 +264,9 @@ def serve(
     log_level: str = "INFO",
     processes: int = 1,
     reuse_port: bool = False,
+    tls: TLSFiles | None = None,
+    auth_token: str | None = None,
+    insecure: bool = False,
     worker_metrics: bool = True,
     **overrides: Any,
 ) -> int:
@@ -252,9 +276,11 @@ def serve(
     multiprocessing pattern: the GIL makes one process use one core at most); each loads and
     hot-reloads the models itself.
     """
+    check_exposure("serve", host, tls=tls is not None, token=bool(auth_token), insecure=insecure)
     if processes > 1:
         return _serve_processes(processes, project_path, host=host, port=port, env=env,
-                                threads=threads, log_level=log_level, **overrides)
+                                threads=threads, log_level=log_level, tls=tls,
+                                auth_token=auth_token, insecure=insecure, **overrides)
     catalog, params = load_project_catalog(project_path, env=env)
     configure_logging(log_level)
     config = ServingConfig.from_params(params, **overrides)
@@ -265,7 +291,7 @@ def serve(
         future_version_tolerance_seconds=config.future_version_tolerance_seconds,
     )
     running = start_server(registry, config, host=host, port=port, threads=threads,
-                           reuse_port=reuse_port,
+                           reuse_port=reuse_port, tls=tls, auth_token=auth_token,
                            metrics_port=None if worker_metrics else 0)
     stop = threading.Event()
 

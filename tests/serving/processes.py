@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import grpc
 import httpx
@@ -24,9 +25,10 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _spawn(args: list[str], log: Path) -> subprocess.Popen:
+def _spawn(args: list[str], log: Path, extra_env: dict[str, str] | None = None
+           ) -> subprocess.Popen:
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), DO_NOT_TRACK="1",
-               KEDRO_DISABLE_TELEMETRY="true", PYTHONUNBUFFERED="1")
+               KEDRO_DISABLE_TELEMETRY="true", PYTHONUNBUFFERED="1", **(extra_env or {}))
     with open(log, "ab") as out:
         return subprocess.Popen(
             [sys.executable, "-m", "grpc_server", *args], cwd=REPO_ROOT, env=env,
@@ -34,29 +36,35 @@ def _spawn(args: list[str], log: Path) -> subprocess.Popen:
         )
 
 
-def start_server(project: Path, log: Path, *extra: str) -> tuple[subprocess.Popen, int]:
-    port = free_port()
-    proc = _spawn(["serve", "--port", str(port), "--project-path", str(project), *extra], log)
+def start_server(project: Path, log: Path, *extra: str, port: int | None = None,
+                 env: dict[str, str] | None = None) -> tuple[subprocess.Popen, int]:
+    port = port or free_port()
+    proc = _spawn(["serve", "--port", str(port), "--project-path", str(project), *extra], log,
+                  env)
     return proc, port
 
 
-def start_gateway(grpc_port: int, log: Path, *extra: str) -> tuple[subprocess.Popen, int]:
+def start_gateway(grpc_port: int, log: Path, *extra: str,
+                  env: dict[str, str] | None = None) -> tuple[subprocess.Popen, int]:
     port = free_port()
     proc = _spawn(["gateway", "--port", str(port), "--grpc-target", f"127.0.0.1:{grpc_port}",
-                   *extra], log)
+                   *extra], log, env)
     return proc, port
 
 
-def wait_serving(proc: subprocess.Popen, port: int, log: Path, timeout: float = 60) -> None:
-    """Block until grpc.health.v1 says SERVING (a model is loaded)."""
+def wait_serving(proc: subprocess.Popen, port: int, log: Path, timeout: float = 120,
+                 credentials: grpc.ChannelCredentials | None = None) -> None:
+    """Block until grpc.health.v1 says SERVING (a model is loaded). `credentials`: TLS."""
     deadline = time.monotonic() + timeout
-    with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
+    target = f"127.0.0.1:{port}"
+    with (grpc.insecure_channel(target) if credentials is None
+          else grpc.secure_channel(target, credentials)) as ch:
         stub = health_pb2_grpc.HealthStub(ch)
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 raise RuntimeError(f"server exited with {proc.returncode}:\n{log.read_text()}")
             try:
-                status = stub.Check(health_pb2.HealthCheckRequest(), timeout=1).status
+                status = stub.Check(health_pb2.HealthCheckRequest(), timeout=5).status
                 if status == health_pb2.HealthCheckResponse.SERVING:
                     return
             except grpc.RpcError:
@@ -65,20 +73,21 @@ def wait_serving(proc: subprocess.Popen, port: int, log: Path, timeout: float = 
     raise TimeoutError(f"server not SERVING after {timeout}s:\n{log.read_text()}")
 
 
-def wait_http(proc: subprocess.Popen, port: int, log: Path, timeout: float = 30) -> None:
+def wait_http(proc: subprocess.Popen, port: int, log: Path, timeout: float = 120,
+              scheme: str = "http", verify: Any = True) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"gateway exited with {proc.returncode}:\n{log.read_text()}")
         try:
-            httpx.get(f"http://127.0.0.1:{port}/openapi.json", timeout=1)
+            httpx.get(f"{scheme}://127.0.0.1:{port}/openapi.json", timeout=5, verify=verify)
             return
         except httpx.HTTPError:
             time.sleep(0.1)
     raise TimeoutError(f"gateway not up after {timeout}s:\n{log.read_text()}")
 
 
-def stop(proc: subprocess.Popen, timeout: float = 15) -> int:
+def stop(proc: subprocess.Popen, timeout: float = 60) -> int:
     """SIGTERM the process group (graceful drain), SIGKILL if it does not exit in time."""
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGTERM)

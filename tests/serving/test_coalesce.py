@@ -24,7 +24,11 @@ class CountingForecaster(FakeForecaster):
         super().__init__()
         self.calls: list[int] = []
 
+        self.gate = lambda: None  # called at the start of the first predict
+
     def predict(self, rows):
+        if not self.calls:
+            self.gate()
         self.calls.append(len(rows))
         time.sleep(0.005)
         return super().predict(rows)
@@ -51,7 +55,7 @@ def run_concurrently(coalescer, forecaster, requests) -> list:
     for t in threads:
         t.start()
     for t in threads:
-        t.join(10)
+        t.join(120)
     return results
 
 
@@ -59,12 +63,21 @@ def test_concurrent_requests_share_calls_and_get_their_own_rows() -> None:
     model = CountingForecaster()
     coalescer = Coalescer(max_rows=64)
     requests = [converted(store=1 + i % 12, n=1 + i % 3, day=1 + i) for i in range(24)]
+
+    def all_others_waiting() -> None:
+        # the first call holds the lead until every other request waits for it (however busy
+        # the machine): then they must be coalesced, not merely likely to be
+        deadline = time.monotonic() + 60
+        while len(coalescer._waiting) < len(requests) - 1 and time.monotonic() < deadline:
+            time.sleep(0.001)
+
+    model.gate = all_others_waiting
     results = run_concurrently(coalescer, model, requests)
     for req, got in zip(requests, results, strict=True):
         alone = FakeForecaster().predict(req.frame)[["Sales", "lower", "upper"]].to_numpy()
         np.testing.assert_array_equal(got, alone)
     assert sum(model.calls) == sum(len(r.dates) for r in requests)
-    assert len(model.calls) < len(requests) and coalescer.coalesced > 0
+    assert len(model.calls) == 2 and coalescer.coalesced == len(requests) - 1
 
 
 def test_idle_request_is_predicted_at_once_and_big_ones_alone() -> None:

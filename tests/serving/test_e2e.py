@@ -7,7 +7,6 @@ starvation: test_server_robustness.py)."""
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
 import threading
@@ -53,8 +52,7 @@ def stack(served_model, tmp_path_factory):
     finally:
         gateway_rc = procs.stop(gateway) if gateway is not None else 0
         server_rc = procs.stop(server)
-    # uvicorn drains, then re-raises the signal: exit status -SIGTERM is its clean exit
-    assert gateway_rc in (0, -signal.SIGTERM)
+    assert gateway_rc == 0, (logs / "gateway.log").read_text()  # drained, then exited cleanly
     assert "Finished server process" in (logs / "gateway.log").read_text()
     assert server_rc == 0, (logs / "server.log").read_text()
 
@@ -78,7 +76,7 @@ def test_health_and_reflection(stack) -> None:
     with grpc.insecure_channel(stack["grpc"]) as channel:
         health = health_pb2_grpc.HealthStub(channel)
         for service in ("", "rossmann.v1.ForecastService"):
-            resp = health.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
+            resp = health.Check(health_pb2.HealthCheckRequest(service=service), timeout=60)
             assert resp.status == health_pb2.HealthCheckResponse.SERVING
         services = set(ProtoReflectionDescriptorDatabase(channel).get_services())
     assert {"rossmann.v1.ForecastService", "grpc.health.v1.Health"} <= services
@@ -137,10 +135,10 @@ def test_every_bad_input_is_refused_and_the_next_request_succeeds(stub, served_m
     good = pb.PredictRequest(rows=[good_row(served_model)])
     for request, code, message in cases:
         with pytest.raises(grpc.RpcError) as err:
-            stub.Predict(request, timeout=10)
+            stub.Predict(request, timeout=60)
         assert err.value.code() == code, (message, err.value.details())
         assert message in err.value.details()
-        assert stub.Predict(good, timeout=10).predictions[0].sales > 0
+        assert stub.Predict(good, timeout=60).predictions[0].sales > 0
 
 
 def test_garbage_bytes_do_not_hurt_the_server(stack, served_model) -> None:
@@ -148,10 +146,10 @@ def test_garbage_bytes_do_not_hurt_the_server(stack, served_model) -> None:
         call = channel.unary_unary("/rossmann.v1.ForecastService/Predict",
                                    request_serializer=None, response_deserializer=None)
         with pytest.raises(grpc.RpcError) as err:
-            call(b"\xff\xfe not a protobuf \x00\x01", timeout=5)
+            call(b"\xff\xfe not a protobuf \x00\x01", timeout=60)
         assert err.value.code() in (grpc.StatusCode.INTERNAL, grpc.StatusCode.INVALID_ARGUMENT)
         stub = pbg.ForecastServiceStub(channel)
-        assert stub.Predict(pb.PredictRequest(rows=[good_row(served_model)]), timeout=5)
+        assert stub.Predict(pb.PredictRequest(rows=[good_row(served_model)]), timeout=60)
 
 
 def rest_instances(rows: pd.DataFrame) -> list[dict]:
@@ -209,7 +207,7 @@ def test_rest_status_mapping(stack, served_model) -> None:
         ({"instances": [{**good, "Store": "abc"}]}, 400, 3, "instances[0].Store"),
         ({"instances": [{**good, "Promo": 2}]}, 400, 3, "instances[0].Promo"),
         ({"instances": [good, {**good, "Open": "maybe"}]}, 400, 3, "instances[1].Open"),
-        ({"instances": []}, 400, 3, "rows: empty"),
+        ({"instances": []}, 400, 3, "instances: List should have at least 1 item"),
         ({"model": "nope", "instances": [good]}, 404, 5, "unknown model 'nope'"),
         ({"version": "2000-01-01T00.00.00.000Z", "instances": [good]}, 404, 5, "no version"),
         ({"instances": [good] * (MAX_ROWS + 1)}, 429, 8, f"limit of {MAX_ROWS}"),
@@ -229,8 +227,9 @@ def test_rest_status_mapping(stack, served_model) -> None:
     with TestClient(create_app(f"127.0.0.1:{procs.free_port()}", timeout=2)) as dead:
         resp = dead.post("/predict", json={"instances": [good]})
         assert resp.status_code == 503 and resp.json()["code"] == 14
+        assert "unreachable" in resp.json()["message"] and "127.0.0.1" not in resp.text
         assert dead.get("/healthz").status_code == 503
-    with TestClient(create_app(stack["grpc"], timeout=1e-6)) as hurried:
+    with TestClient(create_app(stack["grpc"], timeout=1e-6)) as hurried:  # always past
         resp = hurried.post("/predict", json={"instances": [good]})
         assert resp.status_code == 504 and resp.json()["code"] == 4
 
@@ -352,10 +351,10 @@ def test_model_refusals_are_invalid_argument_for_both_models(stack, stub, served
         request = pb.PredictRequest(model=model, rows=[good, good_row(served_model, store=store,
                                                                       date=day)])
         with pytest.raises(grpc.RpcError) as err:
-            stub.Predict(request, timeout=10)
+            stub.Predict(request, timeout=60)
         assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT, err.value.details()
         assert all(part in err.value.details() for part in parts), err.value.details()
-        ok = stub.Predict(pb.PredictRequest(model=model, rows=[good]), timeout=10)
+        ok = stub.Predict(pb.PredictRequest(model=model, rows=[good]), timeout=60)
         assert ok.model == model and ok.predictions[0].sales > 0
 
     instance = {"Store": store, "Date": beyond, "Promo": 0, "StateHoliday": "0",
@@ -500,7 +499,7 @@ def test_worker_processes_share_the_port(fake_workspace: Path, tmp_path: Path) -
                                        options=[("grpc.use_local_subchannel_pool", 1)]) as ch:
                 resp = pbg.ForecastServiceStub(ch).Predict(
                     pb.PredictRequest(rows=[pb.StoreDay(store=1, date="2015-08-01",
-                                                        state_holiday="0")]), timeout=5)
+                                                        state_holiday="0")]), timeout=60)
                 assert resp.predictions[0].sales == 106.0
         pids = {line.split("[")[1].split("]")[0] for line in log.read_text().splitlines()
                 if "Now serving tree" in line}

@@ -4,6 +4,7 @@ pinned versions, hot reload, and bad versions that are skipped without harming t
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,14 @@ from tests.serving.fake_forecaster import (
 )
 
 MODELS = {"tree": FAKE_DATASET, "prophet": "no_such_dataset"}
+
+
+def wait_for(predicate, timeout: float = 60.0) -> None:
+    """Poll with a generous deadline: the poller thread may be slow on a busy machine."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached within 60 s"
+        time.sleep(0.02)
 
 
 def registry_for(catalog) -> ModelRegistry:
@@ -80,10 +89,7 @@ def test_hot_reload_swaps_without_failing_requests(fake_catalog) -> None:
     reg = registry_for(catalog)
     reg.start()
     try:
-        for _ in range(100):
-            if reg.any_serving():
-                break
-            threading.Event().wait(0.05)
+        wait_for(reg.any_serving)
         seen, errors = set(), []
         stop = threading.Event()
 
@@ -98,11 +104,8 @@ def test_hot_reload_swaps_without_failing_requests(fake_catalog) -> None:
         for t in threads:
             t.start()
         save_version(catalog, FAKE_DATASET, FakeForecaster(scale=2.0), version_ts(1))
-        for _ in range(100):
-            if reg.get().version == version_ts(1):
-                break
-            threading.Event().wait(0.05)
-        threading.Event().wait(0.1)
+        wait_for(lambda: reg.get().version == version_ts(1))
+        wait_for(lambda: version_ts(1) in seen)  # requests are answered by the new version
         stop.set()
         for t in threads:
             t.join()

@@ -49,7 +49,7 @@ def test_health_errors_and_drain(fake_catalog) -> None:
             assert info.status == pb.ModelInfo.LOADING
 
             save_version(catalog, FAKE_DATASET, BuggyForecaster(), version_ts(0))
-            deadline = time.monotonic() + 10
+            deadline = time.monotonic() + 60
             while health.Check(check).status != health_pb2.HealthCheckResponse.SERVING:
                 assert time.monotonic() < deadline
                 time.sleep(0.05)
