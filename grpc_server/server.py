@@ -66,7 +66,8 @@ class ServingConfig:
         unknown, missing = sorted(set(values) - known), sorted(known - set(values))
         if unknown or missing:
             raise ValueError(f"parameters 'serving' (conf/base/parameters_serving.yml): unknown "
-                             f"keys {unknown}, missing keys {missing}")
+                             f"keys {unknown}, missing keys {missing} (a `serving:` block in "
+                             "conf/<env> replaces the base one whole: repeat every key)")
         config = cls(**values)
         return replace(config, **{k: v for k, v in overrides.items() if v is not None})
 

@@ -44,7 +44,7 @@ def test_serving_config_is_read_strictly_from_yaml() -> None:
     config = ServingConfig.from_params(params, grace_seconds=1.5)
     assert config.max_batch_rows == params["serving"]["max_batch_rows"]
     assert config.grace_seconds == 1.5
-    with pytest.raises(ValueError, match=r"unknown keys \['max_batch_row'\], missing keys "
+    with pytest.raises(ValueError, match=r"unknown keys \[.max_batch_row.\], missing keys "
                                          r"\['max_batch_rows'\]"):
         serving = dict(params["serving"])
         serving["max_batch_row"] = serving.pop("max_batch_rows")
