@@ -481,3 +481,73 @@ def test_cli_help_and_bad_arguments(tmp_path):
     assert res.returncode == 0 and "--stores" in res.stdout and "--gzip" in res.stdout
     res = _cli("--out", str(tmp_path), "--start", "2015-01-01", "--train-end", "2014-01-01")
     assert res.returncode == 2 and "before start" in res.stderr
+
+
+# --- partitioned output for large chains ----------------------------------------------------
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("chain")
+    return out, synthetic.write_partitioned(out, n_stores=90, seed=5, stores_per_partition=40)
+
+
+def test_partitioned_files_hold_whole_consecutive_stores(chain):
+    out, desc = chain
+    files = sorted((out / "train").glob("part-*.parquet"))
+    assert [p["file"] for p in desc["partitions"]] == [f.name for f in files]
+    assert len(files) == 3  # 40 + 40 + 10 stores
+    seen: set[int] = set()
+    for part, f in zip(desc["partitions"], files, strict=True):
+        stores = set(pd.read_parquet(f, columns=["Store"])["Store"])
+        assert stores == set(range(part["first_store"], part["last_store"] + 1))
+        assert not stores & seen
+        seen |= stores
+    assert seen == set(range(1, 91))
+    assert sum(p["rows"] for p in desc["partitions"]) == desc["rows"]["train"]
+
+
+def test_partitioned_tables_are_consistent_and_kaggle_shaped(chain):
+    out, _ = chain
+    train = pd.concat([pd.read_parquet(f) for f in sorted((out / "train").glob("*.parquet"))])
+    store = pd.read_csv(out / "store.csv")
+    test = pd.read_csv(out / "test.csv", dtype={"StateHoliday": str})
+    assert list(train.columns) == synthetic.TRAIN_COLUMNS
+    assert list(test.columns) == synthetic.TEST_COLUMNS
+    assert set(test["Store"]) <= set(store["Store"]) and set(train["Store"]) == set(store["Store"])
+    assert test["Id"].tolist() == list(range(1, len(test) + 1))
+    assert test["Date"].is_monotonic_decreasing
+    assert test["Open"].isna().sum() == 11 and test.loc[test["Open"].isna(), "Store"].nunique() == 1
+    assert not train.duplicated(["Store", "Date"]).any()
+    # the planted promo effect holds in the chunked simulation too
+    open_ = train.loc[(train["Open"] == 1) & (train["Sales"] > 0)]
+    cell = open_.groupby(["Store", "DayOfWeek", "Promo"])["Sales"].median().unstack("Promo")
+    uplift = float(np.exp(np.log(cell[1] / cell[0]).dropna().median()))
+    assert uplift == pytest.approx(1 + synthetic.PLANTED_EFFECTS["promo_sales_uplift"], abs=0.05)
+
+
+def test_partitioned_is_deterministic_and_regenerated_only_when_asked(tmp_path, chain):
+    out, desc = chain
+    again = synthetic.write_partitioned(tmp_path / "again", n_stores=90, seed=5,
+                                        stores_per_partition=40)
+    for part in desc["partitions"]:
+        a = pd.read_parquet(out / "train" / part["file"])
+        b = pd.read_parquet(tmp_path / "again" / "train" / part["file"])
+        pd.testing.assert_frame_equal(a, b)
+    assert again["rows"] == desc["rows"]
+    marker = tmp_path / "again" / synthetic.PARTITIONED_MARKER
+    mtime = marker.stat().st_mtime_ns
+    synthetic.ensure_partitioned(tmp_path / "again", n_stores=90, seed=5, stores_per_partition=40)
+    assert marker.stat().st_mtime_ns == mtime  # up to date: nothing rewritten
+    synthetic.ensure_partitioned(tmp_path / "again", n_stores=30, seed=5, stores_per_partition=40)
+    assert sorted(p.name for p in (tmp_path / "again" / "train").iterdir()) == ["part-00000.parquet"]
+
+
+def test_partitioned_cli(tmp_path):
+    res = subprocess.run([sys.executable, "-m", "rossmann_kedro.synthetic", "--out",
+                          str(tmp_path), "--stores", "12", "--partitioned",
+                          "--stores-per-partition", "5"], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert "in 3 Parquet files" in res.stdout
+    assert len(list((tmp_path / "train").glob("*.parquet"))) == 3
+    bad = subprocess.run([sys.executable, "-m", "rossmann_kedro.synthetic", "--out",
+                          str(tmp_path), "--partitioned", "--gzip"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "--gzip" in bad.stderr

@@ -3,10 +3,12 @@ from the Kedro defaults. For further information, including these default values
 https://docs.kedro.org/en/stable/configure/configuration_basics/#configuration"""
 
 # Instantiated project hooks (executed in Last-In-First-Out order).
+# DaskClusterHook: a Dask client for runs whose parameters have `scale:` (`--env dask`).
 from rossmann_kedro.hooks import MissingInputsHook, ParameterCheckHook
+from rossmann_kedro.scale.hooks import DaskClusterHook
 from rossmann_kedro.tracking import TrackingHook  # inert without the tracking extra
 
-HOOKS = (ParameterCheckHook(), MissingInputsHook(), TrackingHook())
+HOOKS = (ParameterCheckHook(), MissingInputsHook(), DaskClusterHook(), TrackingHook())
 
 # Installed plugins for which to disable hook auto-registration.
 # DISABLE_HOOKS_FOR_PLUGINS = ("kedro-viz",)

@@ -11,7 +11,8 @@ Use:
     tables = generate(n_stores=60, seed=42)            # dict of Kaggle-format DataFrames
     write_csvs("out/", seed=1)                         # train.csv, store.csv, test.csv
     ensure_synthetic_csvs("data/01_raw/synthetic", n_stores=60, seed=42)   # idempotent
-    python -m rossmann_kedro.synthetic --out DIR [--stores N] [--seed S] [--gzip]
+    write_partitioned("out/", n_stores=10_000)         # train as Parquet files of whole stores
+    python -m rossmann_kedro.synthetic --out DIR [--stores N] [--seed S] [--gzip | --partitioned]
 
 Everything is vectorised over a (store x day) grid, so the full scale (1,115 stores, ~1M rows)
 takes a few seconds. The output is a pure function of the parameters (and GENERATOR_VERSION).
@@ -339,34 +340,65 @@ def _store_table(n_stores: int, start: pd.Timestamp, train_end: pd.Timestamp,
     return store, truth
 
 
-def _simulate(n_stores: int, start: str, train_end: str, test_days: int,
-              seed: int) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
-    """Build the three tables and the per-store truth in one pass over a store x day grid."""
+def _check_params(n_stores: int, start: str, train_end: str, test_days: int) -> None:
     if n_stores < 1:
         raise ValueError(f"n_stores must be >= 1, got {n_stores}")
     if test_days < 1:
         raise ValueError(f"test_days must be >= 1, got {test_days}")
-    t0 = pd.Timestamp(start)
-    t1 = pd.Timestamp(train_end)
-    if t1 < t0:
+    if pd.Timestamp(train_end) < pd.Timestamp(start):
         raise ValueError(f"train_end {train_end} is before start {start}")
-    pe = PLANTED_EFFECTS
+
+
+class _DayGrid:
+    """The day axis shared by every store: dates, calendar parts, per-state holiday matrices
+    and the chain-wide promo calendar (the one random draw here)."""
+
+    def __init__(self, start: str, train_end: str, test_days: int,
+                 rng: np.random.Generator) -> None:
+        self.t0, self.t1 = pd.Timestamp(start), pd.Timestamp(train_end)
+        self.days = pd.date_range(self.t0, self.t1 + pd.Timedelta(days=test_days), freq="D")
+        self.n_days = len(self.days)
+        self.n_train = self.n_days - test_days
+        self.dow = self.days.day_of_week.to_numpy() + 1             # 1=Mon..7=Sun
+        self.month = self.days.month.to_numpy()
+        self.dom = self.days.day.to_numpy()
+        self.doy = self.days.day_of_year.to_numpy()
+        self.hol_state, self.school_state = _calendar_matrices(self.days)
+        self.promo_days = _promo_calendar(self.days, rng)
+        self.date_str = np.asarray(self.days.strftime("%Y-%m-%d"), dtype=object)
+
+
+def _simulate(n_stores: int, start: str, train_end: str, test_days: int,
+              seed: int) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
+    """Build the three tables and the per-store truth in one pass over a store x day grid."""
+    _check_params(n_stores, start, train_end, test_days)
     rng = np.random.default_rng(seed)
-    store, truth = _store_table(n_stores, t0, t1, rng)
+    store, truth = _store_table(n_stores, pd.Timestamp(start), pd.Timestamp(train_end), rng)
+    grid = _DayGrid(start, train_end, test_days, rng)
+    train, test = _simulate_stores(store, truth, grid, rng, plant_test_open_gap=True)
+    test.insert(0, "Id", np.arange(1, len(test) + 1, dtype="int64"))
+    return {"train": train, "store": store, "test": test}, truth
 
-    days = pd.date_range(t0, t1 + pd.Timedelta(days=test_days), freq="D")
-    n_days, n_train = len(days), len(days) - test_days
-    S = n_stores
-    dow = days.day_of_week.to_numpy() + 1             # 1=Mon..7=Sun
-    month = days.month.to_numpy()
-    dom = days.day.to_numpy()
-    doy = days.day_of_year.to_numpy()
 
-    hol_state, school_state = _calendar_matrices(days)
+def _simulate_stores(store: pd.DataFrame, truth: pd.DataFrame, grid: _DayGrid,
+                     rng: np.random.Generator,
+                     plant_test_open_gap: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Train and test rows (test without Id) of the stores in `store`/`truth` (aligned rows).
+
+    Adds Refurbished, InTest and TestOpenMissing to `truth` in place. Works on any subset of
+    stores, so a large chain can be simulated chunk by chunk (`write_partitioned`).
+    """
+    pe = PLANTED_EFFECTS
+    days, n_days, n_train = grid.days, grid.n_days, grid.n_train
+    t0, t1 = grid.t0, grid.t1
+    S = len(store)
+    dow, month, dom, doy = grid.dow, grid.month, grid.dom, grid.doy
+    store_no = store["Store"].to_numpy(np.int64)
+
     state_idx = pd.Index(list(STATES)).get_indexer(truth["State"])
-    hol = hol_state[state_idx]                      # (S, D) int8
-    school = school_state[state_idx]                # (S, D) bool
-    promo = np.broadcast_to(_promo_calendar(days, rng), (S, n_days))
+    hol = grid.hol_state[state_idx]                 # (S, D) int8
+    school = grid.school_state[state_idx]           # (S, D) bool
+    promo = np.broadcast_to(grid.promo_days, (S, n_days))
 
     # --- opening -------------------------------------------------------------------------
     sunday_open = truth["SundayOpen"].to_numpy()[:, None]
@@ -443,7 +475,7 @@ def _simulate(n_stores: int, start: str, train_end: str, test_days: int,
         customers.ravel()[zero] = 0
 
     hol_codes = np.array(["0", "a", "b", "c"], dtype=object)
-    date_str = np.asarray(days.strftime("%Y-%m-%d"), dtype=object)
+    date_str = grid.date_str
 
     # Sort order of the real files: Date descending, then Store ascending.
     def grid_rows(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -453,7 +485,7 @@ def _simulate(n_stores: int, start: str, train_end: str, test_days: int,
 
     si, di = grid_rows(keep)
     train = pd.DataFrame({
-        "Store": (si + 1).astype("int64"),
+        "Store": store_no[si],
         "DayOfWeek": dow[di].astype("int64"),
         "Date": pd.array(date_str[di], dtype="str"),
         "Sales": sales[si, di],
@@ -471,12 +503,11 @@ def _simulate(n_stores: int, start: str, train_end: str, test_days: int,
     si, di = grid_rows(tmask)
     test_open = open_[si, di].astype("float64")
     # Open missing on up to 11 non-Sunday rows of one store, as in the real test.csv.
-    nan_store = test_stores[int(rng.integers(0, len(test_stores)))]
+    nan_store = test_stores[int(rng.integers(0, len(test_stores)))] if plant_test_open_gap else -1
     cand = np.flatnonzero((si == nan_store) & (dow[di] != 7))
     test_open[cand[:11]] = np.nan
     test = pd.DataFrame({
-        "Id": np.arange(1, len(si) + 1, dtype="int64"),
-        "Store": (si + 1).astype("int64"),
+        "Store": store_no[si],
         "DayOfWeek": dow[di].astype("int64"),
         "Date": pd.array(date_str[di], dtype="str"),
         "Open": test_open,
@@ -485,8 +516,8 @@ def _simulate(n_stores: int, start: str, train_end: str, test_days: int,
         "SchoolHoliday": school[si, di].astype("int64"),
     })
     truth["InTest"] = np.isin(np.arange(S), test_stores)
-    truth["TestOpenMissing"] = truth["Store"] == nan_store + 1
-    return {"train": train, "store": store, "test": test}, truth
+    truth["TestOpenMissing"] = np.arange(S) == nan_store
+    return train, test
 
 
 def generate(n_stores: int = 60, start: str = "2013-01-01", train_end: str = "2015-06-19",
@@ -644,6 +675,115 @@ def ensure_synthetic_csvs(out_dir: str | Path, **generate_kwargs: Any) -> Path:
 
 
 # --------------------------------------------------------------------------------------------
+# Partitioned output for large chains
+# --------------------------------------------------------------------------------------------
+PARTITIONED_MARKER = "_synthetic_partitioned.json"
+
+
+def write_partitioned(out_dir: str | Path, n_stores: int, seed: int = 42,
+                      stores_per_partition: int = 250, start: str = "2013-01-01",
+                      train_end: str = "2015-06-19", test_days: int = 48) -> dict[str, Any]:
+    """Write a chain of any size without holding its train table in memory.
+
+    store.csv and test.csv (small: one row per store, or per store and test day) are written
+    like `write_csvs`; train is written as `train/part-NNNNN.parquet`, one file per chunk of
+    `stores_per_partition` consecutive stores, so every file holds whole stores (what the Dask
+    environment's per-store steps rely on). Peak memory is about one chunk (~60 MB for 250
+    stores), whatever `n_stores` is.
+
+    Each chunk draws its days from its own seeded generator (`seed`, chunk number), so the
+    output is deterministic but not the same rows as `generate(n_stores, seed)`, which draws
+    the whole grid at once. Store table, calendars, promo schedule and planted effects are the
+    same mechanism. Returns the partitioning description that is also saved as a marker.
+    """
+    _check_params(n_stores, start, train_end, test_days)
+    if stores_per_partition < 1:
+        raise ValueError(f"stores_per_partition must be >= 1, got {stores_per_partition}")
+    t = time.perf_counter()
+    out = Path(out_dir)
+    train_dir = out / "train"
+    train_dir.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileNotFoundError):
+        (out / PARTITIONED_MARKER).unlink()
+    for stale in train_dir.glob("part-*.parquet"):
+        stale.unlink()
+    rng = np.random.default_rng(seed)
+    store, truth = _store_table(n_stores, pd.Timestamp(start), pd.Timestamp(train_end), rng)
+    grid = _DayGrid(start, train_end, test_days, rng)
+    tests, parts, n_train = [], [], 0
+    for k, lo in enumerate(range(0, n_stores, stores_per_partition)):
+        hi = min(lo + stores_per_partition, n_stores)
+        chunk_rng = np.random.default_rng([seed, k])
+        train, test = _simulate_stores(store.iloc[lo:hi].reset_index(drop=True),
+                                       truth.iloc[lo:hi].reset_index(drop=True), grid,
+                                       chunk_rng, plant_test_open_gap=k == 0)
+        path = train_dir / f"part-{k:05d}.parquet"
+        with _atomic_open(path) as fh:
+            train.to_parquet(fh, index=False)
+        parts.append({"file": path.name, "first_store": int(store["Store"].iloc[lo]),
+                      "last_store": int(store["Store"].iloc[hi - 1]), "rows": len(train)})
+        n_train += len(train)
+        tests.append(test)
+        logger.info("synthetic chain: partition %d (stores %d..%d, %d rows)", k,
+                    parts[-1]["first_store"], parts[-1]["last_store"], len(train))
+    test = pd.concat(tests, ignore_index=True)
+    # the real file's order: Date descending, then Store ascending (ISO dates sort as text)
+    test = test.sort_values(["Date", "Store"], ascending=[False, True], ignore_index=True)
+    test.insert(0, "Id", np.arange(1, len(test) + 1, dtype="int64"))
+    for name, table in (("store", store), ("test", test)):
+        with _atomic_open(out / f"{name}.csv") as fh:
+            for chunk in _csv_chunks(table):
+                fh.write(chunk.encode("utf-8"))
+    description = {
+        "generator_version": GENERATOR_VERSION,
+        "params": {"n_stores": int(n_stores), "seed": int(seed),
+                   "stores_per_partition": int(stores_per_partition),
+                   "start": pd.Timestamp(start).strftime("%Y-%m-%d"),
+                   "train_end": pd.Timestamp(train_end).strftime("%Y-%m-%d"),
+                   "test_days": int(test_days)},
+        "partitioned_by": "Store",
+        "partitions": parts,
+        "rows": {"train": n_train, "store": len(store), "test": len(test)},
+    }
+    with _atomic_open(out / PARTITIONED_MARKER) as fh:
+        fh.write((json.dumps(description, indent=2) + "\n").encode())
+    logger.info("Wrote a partitioned synthetic chain of %d stores (%d train rows in %d files) "
+                "to %s in %.1fs", n_stores, n_train, len(parts), out, time.perf_counter() - t)
+    return description
+
+
+def read_partitioned_marker(out_dir: str | Path) -> dict[str, Any] | None:
+    """The description `write_partitioned` saved in `out_dir`, or None."""
+    try:
+        return json.loads((Path(out_dir) / PARTITIONED_MARKER).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def ensure_partitioned(out_dir: str | Path, n_stores: int, seed: int = 42,
+                       stores_per_partition: int = 250, **kwargs: Any) -> dict[str, Any]:
+    """Idempotent `write_partitioned`: regenerates only when the marker records other
+    parameters (or another GENERATOR_VERSION). Serialised by a directory lock."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    with _dir_lock(out):
+        current = read_partitioned_marker(out)
+        if current is not None:
+            wanted = dict(current["params"], n_stores=int(n_stores), seed=int(seed),
+                          stores_per_partition=int(stores_per_partition))
+            for key in ("start", "train_end"):
+                if key in kwargs:
+                    wanted[key] = pd.Timestamp(kwargs[key]).strftime("%Y-%m-%d")
+            if "test_days" in kwargs:
+                wanted["test_days"] = int(kwargs["test_days"])
+            files_ok = all((out / "train" / p["file"]).is_file() for p in current["partitions"])
+            if (current["generator_version"] == GENERATOR_VERSION
+                    and current["params"] == wanted and files_ok):
+                return current
+        return write_partitioned(out, n_stores, seed, stores_per_partition, **kwargs)
+
+
+# --------------------------------------------------------------------------------------------
 # CLI
 # --------------------------------------------------------------------------------------------
 def main(argv: Sequence[str] | None = None) -> int:
@@ -663,8 +803,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--test-days", type=int, default=48, help="days in test.csv right "
                         "after --train-end (default 48)")
     parser.add_argument("--gzip", action="store_true", help="write .csv.gz instead of .csv")
+    parser.add_argument("--partitioned", action="store_true", help="write train as Parquet "
+                        "files of whole stores (train/part-NNNNN.parquet) chunk by chunk, for "
+                        "chains of any size; store.csv and test.csv as CSV")
+    parser.add_argument("--stores-per-partition", type=int, default=250, help="stores per "
+                        "train Parquet file with --partitioned (default 250)")
     args = parser.parse_args(argv)
     t = time.perf_counter()
+    if args.partitioned:
+        if args.gzip:
+            parser.error("--gzip applies to CSV output, not --partitioned")
+        try:
+            desc = write_partitioned(args.out, args.stores, seed=args.seed,
+                                     stores_per_partition=args.stores_per_partition,
+                                     start=args.start, train_end=args.train_end,
+                                     test_days=args.test_days)
+        except ValueError as exc:
+            parser.error(str(exc))
+        rows = desc["rows"]
+        print(f"wrote {args.out / 'train'} ({rows['train']:,} rows in "  # noqa: T201 - CLI
+              f"{len(desc['partitions'])} Parquet files), store.csv ({rows['store']:,} rows), "
+              f"test.csv ({rows['test']:,} rows)")
+        print(f"done in {time.perf_counter() - t:.2f}s "  # noqa: T201 - CLI output
+              f"(stores={args.stores}, seed={args.seed}, partitioned)")
+        return 0
     try:
         tables = generate(n_stores=args.stores, start=args.start, train_end=args.train_end,
                           test_days=args.test_days, seed=args.seed)

@@ -44,14 +44,16 @@ def make_workspace(
 
 def run_pipeline(
     project_path: Path,
-    pipeline_name: str | None = None,
+    pipeline_name: str | list[str] | None = None,
     params: dict[str, Any] | None = None,
     node_names: list[str] | None = None,
+    env: str | None = None,
 ) -> dict[str, Any]:
     """Run a pipeline of the project at `project_path` in a real KedroSession.
 
     The catalog's relative paths resolve against the working directory, as with `kedro run`
-    from the project root, so the run happens inside `project_path`.
+    from the project root, so the run happens inside `project_path`. `env` is Kedro's
+    configuration environment (e.g. "dask"), as `kedro run --env`.
     """
     from kedro.framework.session import KedroSession
     from kedro.framework.startup import bootstrap_project
@@ -59,5 +61,8 @@ def run_pipeline(
     project_path = Path(project_path).resolve()
     bootstrap_project(project_path)
     with contextlib.chdir(project_path):
-        with KedroSession.create(project_path=project_path, runtime_params=params or {}) as session:
+        with KedroSession.create(project_path=project_path, env=env,
+                                  runtime_params=params or {}) as session:
+            if isinstance(pipeline_name, list):  # several pipelines in one run
+                return session.run(pipeline_names=pipeline_name, node_names=node_names)
             return session.run(pipeline_name=pipeline_name, node_names=node_names)

@@ -9,6 +9,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -97,3 +99,23 @@ def stop(proc: subprocess.Popen, timeout: float = 60) -> int:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(5)
     return proc.returncode
+
+
+@contextmanager
+def server_and_gateway(project: Path, logs: Path, *server_args: str) -> Iterator[dict]:
+    """A SERVING gRPC server on `project` and a gateway in front of it, stopped on exit;
+    yields their addresses (`grpc` host:port, `http` base URL) and the server's exit code
+    after exit (`server_rc`)."""
+    server, gport = start_server(project, logs / "server.log", *server_args)
+    gateway = None
+    info: dict = {"grpc": f"127.0.0.1:{gport}", "logs": logs}
+    try:
+        wait_serving(server, gport, logs / "server.log")
+        gateway, hport = start_gateway(gport, logs / "gateway.log")
+        wait_http(gateway, hport, logs / "gateway.log")
+        info["http"] = f"http://127.0.0.1:{hport}"
+        yield info
+    finally:
+        if gateway is not None:
+            stop(gateway)
+        info["server_rc"] = stop(server)

@@ -28,19 +28,9 @@ ARTEFACTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
 
 @pytest.fixture(scope="module")
 def page_stack(served_model, tmp_path_factory):
-    logs = tmp_path_factory.mktemp("explorer_logs")
-    server, gport = procs.start_server(served_model.workspace, logs / "server.log",
-                                       "--metrics-port", "0")
-    gateway = None
-    try:
-        procs.wait_serving(server, gport, logs / "server.log")
-        gateway, hport = procs.start_gateway(gport, logs / "gateway.log")
-        procs.wait_http(gateway, hport, logs / "gateway.log")
-        yield {"http": f"http://127.0.0.1:{hport}", "logs": logs}
-    finally:
-        if gateway is not None:
-            procs.stop(gateway)
-        procs.stop(server)
+    with procs.server_and_gateway(served_model.workspace, tmp_path_factory.mktemp("page_logs"),
+                                  "--metrics-port", "0") as stack:
+        yield stack
 
 
 @pytest.fixture(scope="module")

@@ -26,19 +26,10 @@ pytestmark = pytest.mark.slow
 def ops_stack(served_model, tmp_path_factory):
     logs = tmp_path_factory.mktemp("ops_logs")
     metrics_port = procs.free_port()
-    server, gport = procs.start_server(served_model.workspace, logs / "server.log",
-                                       "--metrics-port", str(metrics_port))
-    gateway = None
-    try:
-        procs.wait_serving(server, gport, logs / "server.log")
-        gateway, hport = procs.start_gateway(gport, logs / "gateway.log")
-        procs.wait_http(gateway, hport, logs / "gateway.log")
-        yield {"grpc": f"127.0.0.1:{gport}", "http": f"http://127.0.0.1:{hport}",
-               "metrics": f"http://127.0.0.1:{metrics_port}/metrics", "logs": logs}
-    finally:
-        if gateway is not None:
-            procs.stop(gateway)
-        assert procs.stop(server) == 0, (logs / "server.log").read_text()
+    with procs.server_and_gateway(served_model.workspace, logs,
+                                  "--metrics-port", str(metrics_port)) as stack:
+        yield {**stack, "metrics": f"http://127.0.0.1:{metrics_port}/metrics"}
+    assert stack["server_rc"] == 0, (logs / "server.log").read_text()
 
 
 def samples(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -89,6 +80,19 @@ def test_forecast_rest_matches_grpc_and_predict(ops_stack, served_model) -> None
     assert [f.sales for f in g.forecast] == pytest.approx([d["Sales"] for d in fc], rel=1e-9)
     assert [x.sales for x in p.predictions] == pytest.approx([f.sales for f in g.forecast],
                                                              rel=1e-9)
+
+
+def test_forecast_with_the_lstm(ops_stack, served_model) -> None:
+    store = a_store(served_model)
+    body = httpx.get(f"{ops_stack['http']}/forecast", timeout=30,
+                     params={"store": store, "days": 42, "model": "lstm"}).json()
+    assert body["model"] == "lstm" and len(body["forecast"]) == 42
+    for d in body["forecast"]:
+        assert d["lower"] <= d["Sales"] <= d["upper"] and (d["Sales"] > 0) == (d["Open"] == 1)
+    tree = httpx.get(f"{ops_stack['http']}/forecast", timeout=30,
+                     params={"store": store, "days": 42, "model": "tree"}).json()
+    assert [d["Date"] for d in body["forecast"]] == [d["Date"] for d in tree["forecast"]]
+    assert [d["Sales"] for d in body["forecast"]] != [d["Sales"] for d in tree["forecast"]]
 
 
 def test_forecast_rows_come_from_test_csv_then_calendar_rules(ops_stack, served_model) -> None:
