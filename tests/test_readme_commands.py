@@ -34,6 +34,10 @@ NOT_RUN = {
     ".venv/bin/kedro viz run": "starts a long-running server (tests/test_kedro_viz.py runs it)",
     ".venv/bin/python benchmarks/": "benchmark: minutes on the real data",
     "python3 -m venv .venv-tracking": "creates a second venv (downloads ~100 MB)",
+    ".venv/bin/kedro run --env dask": "minutes on a local Dask cluster, or a remote scheduler "
+                                      "(tests/scale/test_dask_env.py runs the dask env)",
+    ".venv/bin/python -m rossmann_kedro.synthetic --out data/01_raw --stores 10000":
+        "writes ~10M rows into data/01_raw (tests/test_synthetic.py covers --partitioned)",
     ".venv-tracking/": "needs the optional tracking venv (tests/test_tracking.py, marker tracking)",
 }
 
