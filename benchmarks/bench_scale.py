@@ -5,9 +5,9 @@ stores, step by step (data_processing, feature_engineering, tree training), and 
 Each step is its own `kedro run` process (as a user runs it), sampled every 0.2 s with psutil:
 wall time, peak RSS of the driver (the `kedro run` process) and of each Dask worker process
 (its children). The pandas path is stopped and reported as failed if its RSS passes
-`--pandas-cap-gb` (the machine is shared). XGBoost is cut to `--xgb-rounds` rounds and the
-RandomForest baseline to `--rf-trees` trees so the whole table fits in ~25 minutes on 2 cores;
-both paths use the same settings.
+`--pandas-cap-gb` (the machine is shared). The tree step trains the reference candidate
+(`xgboost_v1`, every open day), chosen by a one-fold backtest of it alone, cut to `--xgb-rounds`
+rounds so the whole table fits in ~25 minutes on 2 cores; both paths use the same settings.
 
     nice -n 15 .venv/bin/python benchmarks/bench_scale.py                  # 1115, 5000, 10000
     .venv/bin/python benchmarks/bench_scale.py --stores 200 600 --xgb-rounds 20   # a quick look
@@ -32,7 +32,7 @@ import psutil
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 KEDRO = str(Path(sys.executable).with_name("kedro"))
-STEPS = ("data_processing", "feature_engineering", "tree_model")
+STEPS = ("data_processing", "feature_engineering", "backtest", "tree_model")
 MiB = 2**20
 
 
@@ -200,8 +200,6 @@ def main() -> int:
     parser.add_argument("--stores", type=int, nargs="+", default=[1115, 5000, 10000])
     parser.add_argument("--xgb-rounds", type=int, default=10,
                         help="XGBoost rounds in both paths (the product's default is 300)")
-    parser.add_argument("--rf-trees", type=int, default=1,
-                        help="RandomForest baseline trees (default config: 30)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--worker-memory", default="4GiB", help="LocalCluster memory_limit")
     parser.add_argument("--pandas-cap-gb", type=float, default=8.0,
@@ -215,16 +213,16 @@ def main() -> int:
 
     root = args.dir or Path(tempfile.mkdtemp(prefix="bench_scale_"))
     root.mkdir(parents=True, exist_ok=True)
-    tree = (f"tree_model.models.xgboost.n_estimators={args.xgb_rounds},"
-            f"tree_model.models.random_forest.n_estimators={args.rf_trees},"
-            "tree_model.loss_comparison.enabled=false,"
-            "tree_model.permutation_importance.n_repeats=1")
+    # the tree training measured is the reference candidate (every open day: the table that
+    # grows with the chain), chosen by a one-fold backtest of it alone
+    tree = (f"tree_model.candidates.xgboost_v1.params.n_estimators={args.xgb_rounds},"
+            "backtest.n_folds=1,backtest.models=[xgboost_v1]")
     cluster = (f"scale.cluster.n_workers={args.workers},scale.cluster.threads_per_worker=1,"
                f"scale.cluster.memory_limit={args.worker_memory}")
     load = os.getloadavg()
     print(f"bench_scale: {os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB, "
           f"load average at start {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}; XGBoost "
-          f"{args.xgb_rounds} rounds, RandomForest {args.rf_trees} trees, loss comparison off; "
+          f"{args.xgb_rounds} rounds (one-fold backtest of xgboost_v1); "
           f"Dask: LocalCluster {args.workers} workers x 1 thread, memory_limit "
           f"{args.worker_memory}; work dir {root}", flush=True)
     results: dict[tuple[int, str, str], dict] = {}
@@ -240,7 +238,7 @@ def main() -> int:
             ws = workspace(root, raw, f"ws_{path}_{n}", files)
             log = root / f"log_{path}_{n}.txt"
             for step in STEPS:
-                params = tree if step == "tree_model" else ""
+                params = tree if step in ("backtest", "tree_model") else ""
                 env = None
                 if path == "dask":
                     params = f"{params},{cluster}" if params else cluster

@@ -12,6 +12,7 @@ import grpc
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from google.protobuf.json_format import MessageToDict
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -93,6 +94,26 @@ class MetricsOut(BaseModel):
     mae: float | None
 
 
+class IntervalCoverageOut(BaseModel):
+    level: float
+    coverage: float
+    mean_relative_width: float
+    coverage_by_week: list[float]
+
+
+class BacktestOut(BaseModel):
+    """Rolling-origin backtest figures the served version was chosen on."""
+
+    fold_origins: list[str]
+    horizon_days: int
+    chosen: str
+    mean_rmspe: float
+    std_rmspe: float
+    fold_rmspe: list[float]
+    bias_factor: float
+    intervals: list[IntervalCoverageOut]
+
+
 class ModelInfoOut(BaseModel):
     name: str
     dataset: str
@@ -108,6 +129,7 @@ class ModelInfoOut(BaseModel):
     feature_names: list[str]
     n_stores: int
     versions_on_disk: list[str]
+    backtest: BacktestOut | None = None
 
 
 class ModelsOut(BaseModel):
@@ -182,6 +204,9 @@ def info_from_proto(info: forecast_pb2.ModelInfo) -> dict[str, Any]:
                     "mae": num(info.metrics.mae)},
         "interval_level": info.interval_level, "feature_names": list(info.feature_names),
         "n_stores": info.n_stores, "versions_on_disk": list(info.versions_on_disk),
+        "backtest": (MessageToDict(info.backtest, preserving_proto_field_name=True,
+                                   always_print_fields_with_no_presence=True)
+                     if info.HasField("backtest") else None),
     }
 
 

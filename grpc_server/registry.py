@@ -439,5 +439,6 @@ class ModelRegistry:
                 "feature_names": [str(f) for f in meta.get("feature_names", []) or []],
                 "n_stores": int(current.known_stores.size) if current else 0,
                 "versions_on_disk": self.versions_on_disk(name),
+                "backtest": dict(meta.get("backtest") or {}),
             })
         return out

@@ -95,7 +95,24 @@ def info_to_proto(info: dict[str, Any]) -> forecast_pb2.ModelInfo:
     fields = dict(info)
     fields["status"] = _STATUS[fields["status"]]
     fields["metrics"] = forecast_pb2.Metrics(**fields["metrics"])
+    fields["backtest"] = backtest_to_proto(fields.get("backtest") or {})
     return forecast_pb2.ModelInfo(**fields)
+
+
+def backtest_to_proto(summary: dict[str, Any]) -> forecast_pb2.Backtest | None:
+    """The forecaster's `metadata["backtest"]` (see the backtest pipeline) as a message."""
+    if not summary:
+        return None
+    return forecast_pb2.Backtest(
+        fold_origins=summary["folds"], horizon_days=int(summary["horizon_days"]),
+        chosen=summary["chosen"], mean_rmspe=summary["mean_rmspe"],
+        std_rmspe=summary["std_rmspe"], fold_rmspe=summary["fold_rmspe"],
+        bias_factor=summary["bias_factor"],
+        intervals=[forecast_pb2.IntervalCoverage(
+            level=float(level) / 100, coverage=c["coverage"],
+            mean_relative_width=c["mean_relative_width"],
+            coverage_by_week=c["coverage_by_week"]) for level, c in summary["intervals"].items()],
+    )
 
 
 def model_info(

@@ -13,7 +13,8 @@ import pytest
 from rossmann_kedro.hooks import MissingInputsError
 from rossmann_kedro.workspace import make_workspace, run_pipeline
 
-MODEL_PIPELINES = ("data_processing", "eda", "feature_engineering", "lstm_model", "reporting")
+MODEL_PIPELINES = ("data_processing", "eda", "feature_engineering", "backtest", "tree_model",
+                   "lstm_model", "reporting")
 
 
 def _registered() -> dict:
@@ -37,7 +38,7 @@ def test_every_pipeline_is_namespaced_and_keeps_public_dataset_names() -> None:
     assert {"sales_with_store", "test_clean", "stores_clean"} <= pipes["data_processing"].all_outputs()
     assert {"feature_context", "model_input_validation"} <= pipes["feature_engineering"].all_outputs()
     assert "lstm_forecaster" in pipes["lstm_model"].all_outputs()
-    assert pipes["reporting"].inputs() == {"tree_model_metrics", "lstm_metrics"}
+    assert pipes["reporting"].inputs() == {"backtest_selection", "lstm_metrics"}
     # lstm_model reads nothing tree_model makes
     tree_outputs = pipes["tree_model"].all_outputs()
     assert not pipes["lstm_model"].inputs() & tree_outputs
@@ -48,7 +49,8 @@ def test_missing_inputs_stop_the_run_naming_them_and_their_producers(tmp_path: P
     with pytest.raises(MissingInputsError) as info:
         run_pipeline(ws, "tree_model")
     err = info.value
-    assert err.missing["model_input_validation"] == "feature_engineering"
+    assert err.missing["model_input_origins"] == "feature_engineering"
+    assert err.missing["backtest_selection"] == "backtest"
     assert err.missing["test_clean"] == "data_processing"
     msg = err.message
     assert "\n" not in msg and msg.startswith("cannot run tree_model: missing input(s) ")
@@ -68,9 +70,9 @@ def test_kedro_cli_prints_one_line_without_traceback(tmp_path: Path) -> None:
     out = proc.stdout + proc.stderr
     assert "Traceback" not in out
     errors = [line for line in out.splitlines() if line.startswith("Error: ")]
-    assert errors == ["Error: cannot run reporting: missing input(s) lstm_metrics (from "
-                      "lstm_model); tree_model_metrics (from tree_model). Run `kedro run "
-                      "--pipelines lstm_model` then `kedro run --pipelines tree_model` first."]
+    assert errors == ["Error: cannot run reporting: missing input(s) backtest_selection (from "
+                      "backtest); lstm_metrics (from lstm_model). Run `kedro run "
+                      "--pipelines backtest` then `kedro run --pipelines lstm_model` first."]
 
 
 def _set_param(ws: Path, pipeline: str, path: str, value) -> None:

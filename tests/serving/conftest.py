@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from rossmann_kedro.workspace import make_workspace
+from tests.small_params import small_backtest_params
 
 FAKE_DATASET = "serving_test_forecaster"
 FAKE_CATALOG = f"""
@@ -127,30 +128,10 @@ def _fake_served_model(root: Path) -> ServedModel:
     return ServedModel(ws, FAKE_DATASET, tables["test"], stores, None)
 
 
-# Shrinks the tree_model pipeline to seconds; the model is still the real TreeForecaster.
-SMALL_TREE_PARAMS = {
-    "tree_model": {
-        "refit_on_full_data": False,
-        # n_jobs 1: sklearn's threaded forest sums trees in thread order, so two identical
-        # requests could differ in the last bits (the gRPC/REST comparison below is exact)
-        "models": {"xgboost": {"n_estimators": 25},
-                   "random_forest": {"n_estimators": 4, "n_jobs": 1}},
-        "loss_comparison": {"enabled": False},
-        "permutation_importance": {"n_rows": 300, "n_repeats": 1},
-    }
-}
-
-
-# Shrinks the lstm_model pipeline to a few seconds; still the real LSTMForecaster. horizon_days
-# covers the synthetic test.csv (1..48 days after the end of train); validation_weeks stays 6 so
-# the pipeline's model comparison sees the same window as tree_model's.
-SMALL_LSTM_PARAMS = {
-    "lstm_model": {
-        "window_days": 14, "horizon_days": 60, "lstm_units": [8, 8], "store_embedding_dim": 2,
-        "dense_units": [16, 8], "targets_per_window": 8, "anchor_stride_days": 14,
-        "epochs": 2, "batch_size": 256, "stationarity": {"max_stores": 2, "nlags": 14},
-    }
-}
+# Small settings: the models are still the real TreeForecaster and LSTMForecaster. The backtest
+# scores only what the served tree model needs (its choice among two candidates).
+SMALL_PARAMS = small_backtest_params(["seasonal_naive", "xgboost_v1", "xgboost"])
+SMALL_LSTM_PARAMS = {"lstm_model": SMALL_PARAMS["lstm_model"]}
 
 
 def _trained_served_model(root: Path) -> ServedModel:
@@ -165,8 +146,9 @@ def _trained_served_model(root: Path) -> ServedModel:
     catalog_yml.write_text(text.replace("n_stores: 60", "n_stores: 20"))
     run_pipeline(ws, "data_processing")
     run_pipeline(ws, "feature_engineering")
-    run_pipeline(ws, "tree_model", params=SMALL_TREE_PARAMS)
-    run_pipeline(ws, "lstm_model", params=SMALL_LSTM_PARAMS)
+    run_pipeline(ws, "backtest", params=SMALL_PARAMS)
+    run_pipeline(ws, "tree_model", params=SMALL_PARAMS)
+    run_pipeline(ws, "lstm_model", params=SMALL_PARAMS)
     raw = pd.read_csv(ws / "data" / "01_raw" / "synthetic" / "test.csv",
                       dtype={"StateHoliday": str})
     out = ws / "data" / "07_model_output"

@@ -101,6 +101,13 @@ def test_predict_and_model_info(stack, served_model) -> None:
     assert tree["train_start"] and tree["train_end"] and tree["trained_at"]
     assert 0 < tree["interval_level"] < 1 and tree["feature_names"]
     assert tree["metrics"]["rmspe"] > 0 and tree["n_stores"] == len(served_model.stores)
+    # the backtest the served version was chosen on travels with it
+    bt = tree["backtest"]
+    assert len(bt["fold_origins"]) == 4 and bt["horizon_days"] == 42
+    assert bt["mean_rmspe"] == pytest.approx(tree["metrics"]["rmspe"])
+    assert bt["mean_rmspe"] == pytest.approx(np.mean(bt["fold_rmspe"]))
+    assert {i["level"] for i in bt["intervals"]} == {0.8, 0.95}
+    assert all(len(i["coverage_by_week"]) == 6 for i in bt["intervals"])
 
 
 def test_every_bad_input_is_refused_and_the_next_request_succeeds(stub, served_model) -> None:
@@ -189,6 +196,10 @@ def test_rest_endpoints(stack, served_model) -> None:
         assert info.status_code == 200
         (tree,) = [m for m in info.json()["models"] if m["name"] == "tree"]
         assert tree["status"] == "SERVING" and tree["version"] == body["version"]
+        with ForecastClient(stack["grpc"]) as client:
+            (grpc_tree,) = [m for m in client.info() if m["name"] == "tree"]
+        assert tree["backtest"]["fold_rmspe"] == grpc_tree["backtest"]["fold_rmspe"]
+        assert tree["backtest"]["chosen"] == grpc_tree["backtest"]["chosen"]
         assert http.get("/model", params={"model": "tree"}).json()["models"][0]["name"] == "tree"
         assert http.get("/healthz").json() == {"status": "SERVING"}
         assert http.get("/docs").status_code == 200

@@ -80,7 +80,7 @@ class Metrics(_message.Message):
     def __init__(self, rmspe: _Optional[float] = ..., rmse: _Optional[float] = ..., mae: _Optional[float] = ...) -> None: ...
 
 class ModelInfo(_message.Message):
-    __slots__ = ("name", "version", "status", "trained_at", "train_start", "train_end", "metrics", "interval_level", "feature_names", "versions_on_disk", "dataset", "error", "n_stores", "loaded_at")
+    __slots__ = ("name", "version", "status", "trained_at", "train_start", "train_end", "metrics", "interval_level", "feature_names", "versions_on_disk", "dataset", "error", "n_stores", "loaded_at", "backtest")
     class Status(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         STATUS_UNSPECIFIED: _ClassVar[ModelInfo.Status]
@@ -105,6 +105,7 @@ class ModelInfo(_message.Message):
     ERROR_FIELD_NUMBER: _ClassVar[int]
     N_STORES_FIELD_NUMBER: _ClassVar[int]
     LOADED_AT_FIELD_NUMBER: _ClassVar[int]
+    BACKTEST_FIELD_NUMBER: _ClassVar[int]
     name: str
     version: str
     status: ModelInfo.Status
@@ -119,7 +120,40 @@ class ModelInfo(_message.Message):
     error: str
     n_stores: int
     loaded_at: str
-    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., status: _Optional[_Union[ModelInfo.Status, str]] = ..., trained_at: _Optional[str] = ..., train_start: _Optional[str] = ..., train_end: _Optional[str] = ..., metrics: _Optional[_Union[Metrics, _Mapping]] = ..., interval_level: _Optional[float] = ..., feature_names: _Optional[_Iterable[str]] = ..., versions_on_disk: _Optional[_Iterable[str]] = ..., dataset: _Optional[str] = ..., error: _Optional[str] = ..., n_stores: _Optional[int] = ..., loaded_at: _Optional[str] = ...) -> None: ...
+    backtest: Backtest
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., status: _Optional[_Union[ModelInfo.Status, str]] = ..., trained_at: _Optional[str] = ..., train_start: _Optional[str] = ..., train_end: _Optional[str] = ..., metrics: _Optional[_Union[Metrics, _Mapping]] = ..., interval_level: _Optional[float] = ..., feature_names: _Optional[_Iterable[str]] = ..., versions_on_disk: _Optional[_Iterable[str]] = ..., dataset: _Optional[str] = ..., error: _Optional[str] = ..., n_stores: _Optional[int] = ..., loaded_at: _Optional[str] = ..., backtest: _Optional[_Union[Backtest, _Mapping]] = ...) -> None: ...
+
+class IntervalCoverage(_message.Message):
+    __slots__ = ("level", "coverage", "mean_relative_width", "coverage_by_week")
+    LEVEL_FIELD_NUMBER: _ClassVar[int]
+    COVERAGE_FIELD_NUMBER: _ClassVar[int]
+    MEAN_RELATIVE_WIDTH_FIELD_NUMBER: _ClassVar[int]
+    COVERAGE_BY_WEEK_FIELD_NUMBER: _ClassVar[int]
+    level: float
+    coverage: float
+    mean_relative_width: float
+    coverage_by_week: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, level: _Optional[float] = ..., coverage: _Optional[float] = ..., mean_relative_width: _Optional[float] = ..., coverage_by_week: _Optional[_Iterable[float]] = ...) -> None: ...
+
+class Backtest(_message.Message):
+    __slots__ = ("fold_origins", "horizon_days", "chosen", "mean_rmspe", "std_rmspe", "fold_rmspe", "bias_factor", "intervals")
+    FOLD_ORIGINS_FIELD_NUMBER: _ClassVar[int]
+    HORIZON_DAYS_FIELD_NUMBER: _ClassVar[int]
+    CHOSEN_FIELD_NUMBER: _ClassVar[int]
+    MEAN_RMSPE_FIELD_NUMBER: _ClassVar[int]
+    STD_RMSPE_FIELD_NUMBER: _ClassVar[int]
+    FOLD_RMSPE_FIELD_NUMBER: _ClassVar[int]
+    BIAS_FACTOR_FIELD_NUMBER: _ClassVar[int]
+    INTERVALS_FIELD_NUMBER: _ClassVar[int]
+    fold_origins: _containers.RepeatedScalarFieldContainer[str]
+    horizon_days: int
+    chosen: str
+    mean_rmspe: float
+    std_rmspe: float
+    fold_rmspe: _containers.RepeatedScalarFieldContainer[float]
+    bias_factor: float
+    intervals: _containers.RepeatedCompositeFieldContainer[IntervalCoverage]
+    def __init__(self, fold_origins: _Optional[_Iterable[str]] = ..., horizon_days: _Optional[int] = ..., chosen: _Optional[str] = ..., mean_rmspe: _Optional[float] = ..., std_rmspe: _Optional[float] = ..., fold_rmspe: _Optional[_Iterable[float]] = ..., bias_factor: _Optional[float] = ..., intervals: _Optional[_Iterable[_Union[IntervalCoverage, _Mapping]]] = ...) -> None: ...
 
 class GetModelInfoResponse(_message.Message):
     __slots__ = ("models",)

@@ -9,6 +9,8 @@ See `build.py` for why the result is batch-independent and leakage-free.
 from .build import (
     CONTINUOUS_FEATURES,
     FEATURE_NAMES,
+    LEGACY_FEATURE_NAMES,
+    ORIGIN_FEATURE_NAMES,
     REQUIRED_COLUMNS,
     build_features,
     feature_matrix,
@@ -17,6 +19,7 @@ from .context import FeatureContext
 from .transformer import FeatureTransformer
 
 __all__ = [
-    "CONTINUOUS_FEATURES", "FEATURE_NAMES", "REQUIRED_COLUMNS", "FeatureContext",
+    "CONTINUOUS_FEATURES", "FEATURE_NAMES", "LEGACY_FEATURE_NAMES", "ORIGIN_FEATURE_NAMES",
+    "REQUIRED_COLUMNS", "FeatureContext",
     "FeatureTransformer", "build_features", "feature_matrix",
 ]

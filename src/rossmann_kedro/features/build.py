@@ -18,7 +18,7 @@ import pandas as pd
 from rossmann_kedro.forecaster import RowError
 
 from . import calendar as cal
-from .context import FeatureContext
+from .context import RECENT_WINDOWS_DAYS, FeatureContext
 
 REQUIRED_COLUMNS = ("Store", "Date", "Promo", "StateHoliday", "SchoolHoliday")
 
@@ -42,6 +42,20 @@ FEATURE_NAMES: tuple[str, ...] = (
     "store_sales_per_customer", "store_recent_log_delta",
     "cell_mean_log_sales", "cell_mean_sales", "cell_mean_customers", "cell_sales_per_customer",
 )
+# The feature set of the models served before the backtest round: statistics of one training
+# window, no forecast origin. Kept so the backtest can score "today's configuration" against
+# the origin-aware features below.
+LEGACY_FEATURE_NAMES: tuple[str, ...] = FEATURE_NAMES
+
+# Origin-aware features: what a server knows at the forecast origin (the context's train_end)
+# about the store's recent level, closures and last year's shape, and how far ahead the day is.
+ORIGIN_FEATURE_NAMES: tuple[str, ...] = (
+    "horizon_days",
+    *(f"recent_log_sales_{d}d" for d in RECENT_WINDOWS_DAYS),
+    "recent_trend", "cell_recent_log_sales_91d", "cell_recent_log_sales_364d",
+    "days_closed_at_origin", "days_since_reopen", "last_year_delta", "last_year_known",
+)
+FEATURE_NAMES = LEGACY_FEATURE_NAMES + ORIGIN_FEATURE_NAMES
 
 # Continuous features (scaled by the StandardScaler); the rest are codes, flags and counters.
 CONTINUOUS_FEATURES: tuple[str, ...] = (
@@ -49,6 +63,8 @@ CONTINUOUS_FEATURES: tuple[str, ...] = (
     "store_mean_log_sales", "store_std_log_sales", "store_mean_sales", "store_mean_customers",
     "store_sales_per_customer", "store_recent_log_delta",
     "cell_mean_log_sales", "cell_mean_sales", "cell_mean_customers", "cell_sales_per_customer",
+    *(f"recent_log_sales_{d}d" for d in RECENT_WINDOWS_DAYS),
+    "recent_trend", "cell_recent_log_sales_91d", "cell_recent_log_sales_364d", "last_year_delta",
 )
 
 
@@ -98,6 +114,8 @@ STORE_FEATURES: tuple[str, ...] = (
     "StoreType", "Assortment", "region", "CompetitionDistance", "CompetitionDistanceMissing",
     "Promo2", "store_mean_log_sales", "store_std_log_sales", "store_mean_sales",
     "store_mean_customers", "store_sales_per_customer", "store_recent_log_delta",
+    *(f"recent_log_sales_{d}d" for d in RECENT_WINDOWS_DAYS),
+    "recent_trend", "days_closed_at_origin",
 )
 _COLUMNS = pd.Index(FEATURE_NAMES)  # shared: immutable, and ~30 us per call to build
 _INDEX = {name: j for j, name in enumerate(FEATURE_NAMES)}
@@ -225,6 +243,17 @@ def feature_matrix(rows: pd.DataFrame, context: FeatureContext) -> np.ndarray:
     region = s["region"][pos]
     rc = context.region_cal
     cell_idx = (pos, dow - 1, promo)
+    p = context.params
+    ahead = days - context.origin_day           # 1 = the first day after the known history
+    horizon = np.clip(ahead, 0, int(p["horizon_cap_days"]))
+    reopen = np.clip(s["days_since_reopen_at_origin"][pos] + np.maximum(ahead, 0), 0,
+                     int(p["reopen_cap_days"]))
+    ly_known = (ahead >= 1) & (ahead <= 364)
+    ly = np.zeros(n, dtype=np.float64)
+    if ly_known.any() and context.last_year_delta is not None:
+        ly[ly_known] = context.last_year_delta[pos[ly_known], ahead[ly_known] - 1]
+    ly_known &= ~np.isnan(ly)
+    ly = np.where(ly_known, ly, 0.0)
 
     cols = {
         "Promo": promo,
@@ -245,6 +274,12 @@ def feature_matrix(rows: pd.DataFrame, context: FeatureContext) -> np.ndarray:
         "cell_mean_sales": context.cell["cell_mean_sales"][cell_idx],
         "cell_mean_customers": context.cell["cell_mean_customers"][cell_idx],
         "cell_sales_per_customer": context.cell["cell_sales_per_customer"][cell_idx],
+        "horizon_days": horizon,
+        "cell_recent_log_sales_91d": context.cell["cell_recent_log_sales_91d"][cell_idx],
+        "cell_recent_log_sales_364d": context.cell["cell_recent_log_sales_364d"][cell_idx],
+        "days_since_reopen": reopen,
+        "last_year_delta": ly,
+        "last_year_known": ly_known.astype(np.int64),
     }
     # column-major: each feature is written contiguously (rows of this array)
     matrix = np.empty((len(FEATURE_NAMES), n), dtype=np.float32)

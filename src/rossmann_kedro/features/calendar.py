@@ -124,29 +124,37 @@ def _learn_holiday_keys(
 ) -> tuple[dict[tuple[int, int], int], dict[int, int]]:
     """Which recurring holidays a region keeps, learnt from its covered days.
 
-    A fixed-date key (month, day) is kept when the region has a holiday on it in at least half the
-    covered years; an Easter-offset key when the same holds and its dates are not explained by a
-    fixed key (Good Friday, Easter Monday, Ascension, Whit Monday, Corpus Christi).
+    An Easter-offset key (Good Friday, Easter Monday, Ascension, Whit Monday, Corpus Christi) is
+    kept when the region has that holiday in at least half of the covered years *and* in two of
+    them (one year of coverage: that one); the fixed-date keys are then learnt the same way from
+    the holidays the Easter keys do not explain. Easter keys come first because with two covered
+    years a movable holiday also hits each of its two dates in "half the years"; the count of
+    two is what tells a fixed date (same date every year) from a movable one.
     """
     years = year_of(days)
     months, dom = month_of(days), day_of_month(days)
     eoff = days - easter_day(years)
     hol = codes > 0
-    fixed: dict[tuple[int, int], int] = {}
-    cov_fixed = pd.Series(1, index=pd.MultiIndex.from_arrays([months, dom])).groupby(level=[0, 1]).size()
-    hol_fixed = pd.DataFrame({"m": months[hol], "d": dom[hol], "c": codes[hol]})
-    for (m, d), grp in hol_fixed.groupby(["m", "d"]):
-        if len(grp) / cov_fixed.get((m, d), 1) >= 0.5:
-            fixed[(int(m), int(d))] = int(grp["c"].mode().iloc[0])
-    easter_keys: dict[int, int] = {}
+
+    def kept(keys_hol: pd.Series, codes_hol: np.ndarray, covered: pd.Series) -> dict:
+        out = {}
+        frame = pd.DataFrame({"k": keys_hol.to_numpy(), "c": codes_hol})
+        for key, grp in frame.groupby("k"):
+            cov = int(covered.get(key, 1))
+            if len(grp) / cov >= 0.5 and len(grp) >= min(2, cov):
+                out[key] = int(grp["c"].mode().iloc[0])
+        return out
+
     near = np.abs(eoff) <= 70
     cov_e = pd.Series(eoff[near]).value_counts()
-    in_fixed = np.array([(m, d) in fixed for m, d in zip(months, dom, strict=True)], dtype=bool)
-    sel = hol & near & ~in_fixed
-    hol_e = pd.DataFrame({"o": eoff[sel], "c": codes[sel]})
-    for off, grp in hol_e.groupby("o"):
-        if len(grp) / cov_e.get(off, 1) >= 0.5:
-            easter_keys[int(off)] = int(grp["c"].mode().iloc[0])
+    sel = hol & near
+    easter_keys = {int(k): v for k, v in kept(pd.Series(eoff[sel]), codes[sel], cov_e).items()}
+    explained = np.isin(eoff, list(easter_keys)) & hol
+    fkey = pd.Series(list(zip(months.tolist(), dom.tolist(), strict=True)))
+    cov_fixed = fkey.value_counts()
+    rest = hol & ~explained
+    fixed = {(int(k[0]), int(k[1])): v
+             for k, v in kept(fkey[rest].reset_index(drop=True), codes[rest], cov_fixed).items()}
     return fixed, easter_keys
 
 

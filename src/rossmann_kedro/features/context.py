@@ -27,13 +27,17 @@ CATEGORY_CODES = {
     "StoreType": {"a": 0, "b": 1, "c": 2, "d": 3},
     "Assortment": {"a": 0, "b": 1, "c": 2},
 }
+# Windows (days before the origin) of the store's recent sales levels: part of the feature
+# definitions (their names are feature names), not a setting.
+RECENT_WINDOWS_DAYS = (28, 91, 182, 364)
 MONTH_ABBR = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sept", "Oct", "Nov", "Dec")
 
 #: The settings `FeatureContext.fit` reads; their values live only in
 #: conf/base/parameters_feature_engineering.yml (`feature_engineering.context`).
 SETTINGS: tuple[str, ...] = (
     "holiday_cap_days", "yearly_cap_days", "promo_cap_days", "recent_weeks",
-    "calendar_margin_days", "calendar_horizon_days",
+    "calendar_margin_days", "calendar_horizon_days", "reopen_gap_days", "reopen_cap_days",
+    "horizon_cap_days",
 )
 
 
@@ -52,6 +56,16 @@ class FeatureContext:
     region_cal: dict[str, np.ndarray]     # (n_regions, n_days) calendars and distances
     promo_cal: dict[str, np.ndarray]      # (n_days,) chain-wide promo calendar and distances
     info: dict[str, Any] = field(default_factory=dict)
+    # (n_stores, 364): for the day `train_end + 1 + k`, the store's mean log sales around the
+    # same day one year (364 days) earlier minus its level in the 4 weeks before the origin one
+    # year earlier (NaN where unknown): last year's seasonal shape from the origin on
+    last_year_delta: np.ndarray | None = None
+
+    @property
+    def origin_day(self) -> int:
+        """Day number of `train_end`: the last day whose sales the context knows (the forecast
+        origin is the next day; horizon h means `origin_day + h`)."""
+        return int(np.datetime64(self.train_end, "D").astype(np.int64))
 
     @property
     def stores(self) -> frozenset[int]:
@@ -100,6 +114,10 @@ class FeatureContext:
         store = _store_attributes(st)
         stats_store, cell = _sales_statistics(window, store_ids, p["recent_weeks"], end)
         store.update(stats_store)
+        origin_store, origin_cell, last_year = _origin_statistics(window, store_ids, end, p,
+                                                                  store, cell)
+        store.update(origin_store)
+        cell.update(origin_cell)
 
         cal_cols = ["Store", "Date", "Promo", "StateHoliday", "SchoolHoliday"]
         cal_rows = history[cal_cols]
@@ -143,6 +161,7 @@ class FeatureContext:
             train_start=str(start.date()), train_end=str(end.date()), params=p,
             store_ids=store_ids, store=store, cell=cell, grid_start=grid_start,
             grid_end=grid_end, region_cal=region_cal, promo_cal=promo_cal,
+            last_year_delta=last_year,
             info={"n_history_rows": int(len(window)), "n_regions": int(state.shape[0]),
                   "n_calendar_rows": int(len(cal_rows))},
         )
@@ -243,3 +262,109 @@ def _sales_statistics(
     cell["cell_sales_per_customer"] = cell["cell_mean_sales"] / np.maximum(
         cell["cell_mean_customers"], 1.0)
     return store, cell
+
+
+def _origin_statistics(
+    window: pd.DataFrame, store_ids: np.ndarray, end: pd.Timestamp, p: dict[str, Any],
+    store: dict[str, np.ndarray], cell: dict[str, np.ndarray],
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], np.ndarray]:
+    """What a server knows about each store the day after `end` (the forecast origin): recent
+    sales levels over several windows, the trend between them, how long the store has been
+    closed or open since its last long closure, and last year's seasonal shape ahead.
+
+    Only rows on or before `end` are read, so these are honest features for any day after it.
+    Missing windows (a store closed for refurbishment) fall back to the next longer window, then
+    to the store's long-run statistics.
+    """
+    end_day = int(np.datetime64(end.date(), "D").astype(np.int64))
+    ok = (window["Open"] == 1) & (window["Sales"] > 0)
+    if "SalesOutlier" in window:
+        ok &= ~window["SalesOutlier"].astype(bool)
+    w = window.loc[ok]
+    day = cal.to_day_numbers(w["Date"])
+    age = end_day - day                      # 0 = the origin's last known day
+    spos = np.searchsorted(store_ids, w["Store"].to_numpy(np.int64))
+    known = (spos < len(store_ids))
+    known[known] = store_ids[spos[known]] == w["Store"].to_numpy(np.int64)[known]
+    spos, day, age = spos[known], day[known], age[known]
+    log_sales = np.log1p(w["Sales"].to_numpy(np.float64)[known])
+    dow = w["DayOfWeek"].to_numpy(np.int64)[known] - 1
+    promo = w["Promo"].to_numpy(np.int64)[known]
+    n = len(store_ids)
+
+    def store_mean(mask: np.ndarray) -> np.ndarray:
+        tot = np.bincount(spos[mask], weights=log_sales[mask], minlength=n)
+        cnt = np.bincount(spos[mask], minlength=n)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(cnt > 0, tot / np.maximum(cnt, 1), np.nan)
+
+    out: dict[str, np.ndarray] = {}
+    fallback = store["store_mean_log_sales"]
+    for days in RECENT_WINDOWS_DAYS[::-1]:  # longest first
+        level = store_mean(age < days)
+        level = np.where(np.isnan(level), fallback, level)
+        out[f"recent_log_sales_{days}d"] = level
+        fallback = level
+    windows = RECENT_WINDOWS_DAYS
+    out["recent_trend"] = (out[f"recent_log_sales_{windows[1]}d"]
+                           - out[f"recent_log_sales_{windows[-1]}d"])
+
+    # store x weekday x promo levels over the short and the long recent window
+    cells: dict[str, np.ndarray] = {}
+    for days in (windows[1], windows[-1]):
+        mask = age < days
+        flat = spos[mask] * 14 + dow[mask] * 2 + promo[mask]
+        tot = np.bincount(flat, weights=log_sales[mask], minlength=n * 14)
+        cnt = np.bincount(flat, minlength=n * 14)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = np.where(cnt > 0, tot / np.maximum(cnt, 1), np.nan).reshape(n, 7, 2)
+        # no such day recently: the long-run cell shifted by the store's recent level change
+        shift = (out[f"recent_log_sales_{days}d"] - store["store_mean_log_sales"])[:, None, None]
+        cells[f"cell_recent_log_sales_{days}d"] = np.where(
+            np.isnan(mean), cell["cell_mean_log_sales"] + shift, mean)
+
+    # closures: days since the last open day, and since the reopening after the last long gap
+    cap = int(p["reopen_cap_days"])
+    gap = int(p["reopen_gap_days"])
+    last_open = np.full(n, -10**9, dtype=np.int64)
+    np.maximum.at(last_open, spos, day)
+    out["days_closed_at_origin"] = np.clip(end_day - last_open, 0, cap).astype(np.float64)
+    reopen = np.full(n, -10**9, dtype=np.int64)
+    if len(day):
+        order = np.lexsort((day, spos))
+        s_sorted, d_sorted = spos[order], day[order]
+        new_run = np.ones(len(order), dtype=bool)
+        new_run[1:] = (s_sorted[1:] != s_sorted[:-1]) | (d_sorted[1:] - d_sorted[:-1] > gap)
+        first_of_store = np.ones(len(order), dtype=bool)
+        first_of_store[1:] = s_sorted[1:] != s_sorted[:-1]
+        after_gap = new_run & ~first_of_store   # first open day after a closure
+        np.maximum.at(reopen, s_sorted[after_gap], d_sorted[after_gap])
+    out["days_since_reopen_at_origin"] = np.clip(end_day - reopen, 0, cap).astype(np.float64)
+
+    # last year's shape: mean log sales over the week centred on (target - 364), minus the mean
+    # over the 4 weeks before (origin - 364); only days on or before the origin are used
+    span = 364 + 28 + 4
+    grid = np.full((n, span), np.nan)
+    recent = age < span
+    grid[spos[recent], span - 1 - age[recent]] = log_sales[recent]  # column span-1 = end_day
+    val = np.nan_to_num(grid)
+    cnt = (~np.isnan(grid)).astype(np.float64)
+    csum_v = np.concatenate([np.zeros((n, 1)), np.cumsum(val, axis=1)], axis=1)
+    csum_c = np.concatenate([np.zeros((n, 1)), np.cumsum(cnt, axis=1)], axis=1)
+
+    def window_mean(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        """Mean over grid columns lo..hi-1 (per column pair, broadcast over stores)."""
+        lo, hi = np.clip(lo, 0, span), np.clip(hi, 0, span)
+        v = csum_v[:, hi] - csum_v[:, lo]
+        c = csum_c[:, hi] - csum_c[:, lo]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(c >= 3, v / np.maximum(c, 1), np.nan)
+
+    col_end = span - 1                       # column of end_day
+    k = np.arange(1, 365)                    # target = end_day + k; centre = end_day + k - 364
+    centre = col_end + k - 364
+    shape_ly = window_mean(centre - 3, np.minimum(centre + 4, col_end + 1))
+    base_col = col_end - 364
+    base_ly = window_mean(np.array([base_col - 27]), np.array([base_col + 1]))
+    last_year = (shape_ly - base_ly).astype(np.float32)
+    return out, cells, last_year

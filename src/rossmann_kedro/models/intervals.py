@@ -113,3 +113,86 @@ def cross_conformal_coverage(
     n = len(y)
     return {"level": level, "coverage": float(sum(hits) / n),
             "mean_relative_width": float(sum(widths) / n)}
+
+
+@dataclass
+class HorizonConformalInterval:
+    """Conformal intervals from out-of-sample residuals, by horizon band (a week by default).
+
+    Fitted on the residuals of backtest folds (models fitted before each fold's origin,
+    forecasting the next weeks), so the bands hold at the horizons the served model is asked
+    about, and a model refitted on all data does not get in-sample bands. Normalised residuals
+    (log residual / store scale) get their own two-sided quantiles per band; each store's scale
+    is shrunk toward the global one. Horizons past the last band use the last band.
+    """
+
+    level: float = 0.8
+    band_days: int = 7
+    shrinkage: float = 10.0
+    scale_by_store: dict[int, float] = field(default_factory=dict)
+    global_scale: float = 0.0
+    q_low: list[float] = field(default_factory=list)     # one per band
+    q_high: list[float] = field(default_factory=list)
+    n_per_band: list[int] = field(default_factory=list)
+
+    def fit(self, stores: np.ndarray, horizon: np.ndarray,
+            log_residuals: np.ndarray) -> HorizonConformalInterval:
+        stores = np.asarray(stores, dtype=np.int64)
+        r = np.asarray(log_residuals, dtype=np.float64)
+        if len(r) < 10 or not np.isfinite(r).all():
+            raise ValueError(f"need at least 10 finite residuals, got {len(r)}")
+        abs_dev = np.abs(r - np.median(r))
+        self.global_scale = float(np.mean(abs_dev)) or 1e-6
+        per = pd.DataFrame({"s": stores, "a": abs_dev}).groupby("s")["a"].agg(["sum", "count"])
+        k = self.shrinkage
+        scale = (per["sum"] + k * self.global_scale) / (per["count"] + k)
+        self.scale_by_store = {int(s): float(v) for s, v in scale.items()}
+        self._keys = None
+        z = r / self._scales(stores)
+        band = self.band_of(horizon)
+        alpha = 1.0 - self.level
+        self.q_low, self.q_high, self.n_per_band = [], [], []
+        for b in range(int(band.max()) + 1):
+            zb = z[band == b]
+            if len(zb) < 10:   # too few in this band: reuse the previous band's quantiles
+                if not self.q_low:
+                    zb = z
+                else:
+                    self.q_low.append(self.q_low[-1])
+                    self.q_high.append(self.q_high[-1])
+                    self.n_per_band.append(int(len(zb)))
+                    continue
+            n = len(zb)
+            lo_q = max(0.0, np.floor((n + 1) * alpha / 2) / n)
+            hi_q = min(1.0, np.ceil((n + 1) * (1 - alpha / 2)) / n)
+            self.q_low.append(float(np.quantile(zb, lo_q)))
+            self.q_high.append(float(np.quantile(zb, hi_q)))
+            self.n_per_band.append(int(n))
+        logger.info("Horizon conformal %.0f%% intervals: %d residuals, %d stores, %d bands of %d "
+                    "days, normalised quantiles %s", 100 * self.level, len(r), len(per),
+                    len(self.q_low), self.band_days,
+                    [f"[{a:.2f}, {b:.2f}]" for a, b in zip(self.q_low, self.q_high, strict=False)])
+        return self
+
+    def band_of(self, horizon: np.ndarray) -> np.ndarray:
+        """Band index of horizons 1.. (horizon 1..band_days -> 0); <= 0 counts as the first."""
+        h = np.maximum(np.asarray(horizon, dtype=np.int64), 1)
+        return (h - 1) // int(self.band_days)
+
+    _scales = ConformalLogInterval._scales
+
+    def bounds(self, stores: np.ndarray, pred_log: np.ndarray,
+               horizon: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(lower, upper) Sales for log1p predictions `horizon` days after the origin."""
+        sc = self._scales(np.asarray(stores))
+        band = np.minimum(self.band_of(horizon), len(self.q_low) - 1)
+        pl = np.asarray(pred_log, dtype=np.float64)
+        lower = np.expm1(pl + np.asarray(self.q_low)[band] * sc)
+        upper = np.expm1(pl + np.asarray(self.q_high)[band] * sc)
+        return np.maximum(lower, 0.0), np.maximum(upper, 0.0)
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state.pop("_keys", None)
+        state.pop("_vals", None)
+        return state

@@ -36,32 +36,39 @@ from rossmann_kedro.features import (
 )
 from rossmann_kedro.forecaster import PREDICTION_COLUMNS
 
-from .intervals import ConformalLogInterval
+from .intervals import HorizonConformalInterval
 
 logger = logging.getLogger(__name__)
 
 _OUTPUT_COLUMNS = pd.Index(PREDICTION_COLUMNS)
 
 
-def make_preprocessor() -> ColumnTransformer:
-    """StandardScaler on continuous features, codes/flags/counters unchanged."""
-    passthrough = [f for f in FEATURE_NAMES if f not in CONTINUOUS_FEATURES]
+def make_preprocessor(features: list[str] | tuple[str, ...] = FEATURE_NAMES) -> ColumnTransformer:
+    """StandardScaler on the continuous ones of `features`, codes/flags/counters unchanged; other
+    columns are dropped."""
+    scaled = [f for f in features if f in CONTINUOUS_FEATURES]
+    passthrough = [f for f in features if f not in CONTINUOUS_FEATURES]
     return ColumnTransformer(
-        [("scale", StandardScaler(), list(CONTINUOUS_FEATURES)),
+        [("scale", StandardScaler(), scaled),
          ("keep", "passthrough", passthrough)],
         verbose_feature_names_out=False,
     )
 
 
-def make_random_forest(params: dict[str, Any]) -> Pipeline:
-    return Pipeline([("prep", make_preprocessor()),
+def make_random_forest(params: dict[str, Any],
+                       features: list[str] | tuple[str, ...] = FEATURE_NAMES) -> Pipeline:
+    return Pipeline([("prep", make_preprocessor(features)),
                      ("model", RandomForestRegressor(**params))])
 
 
-def make_xgboost(params: dict[str, Any]) -> Pipeline:
+def make_xgboost(params: dict[str, Any],
+                 features: list[str] | tuple[str, ...] = FEATURE_NAMES) -> Pipeline:
     from xgboost import XGBRegressor
 
-    return Pipeline([("prep", make_preprocessor()), ("model", XGBRegressor(**params))])
+    return Pipeline([("prep", make_preprocessor(features)), ("model", XGBRegressor(**params))])
+
+
+MODEL_MAKERS = {"random_forest": make_random_forest, "xgboost": make_xgboost}
 
 
 class _LogEvery:
@@ -119,10 +126,12 @@ def fit_pipeline(
 class TreeForecaster:
     """The served tree model (implements `rossmann_kedro.forecaster.Forecaster`).
 
-    Holds the `FeatureContext` frozen at training time, the fitted sklearn Pipeline (predicting
-    log1p(Sales) or Sales, see `target`), the conformal interval calibration and metadata.
-    `predict` is the only scoring path: batch scoring in the pipeline and the gRPC server both
-    call it, so served and batch numbers are identical.
+    Holds the `FeatureContext` frozen at training time (its `train_end` is the forecast origin),
+    one or more fitted sklearn Pipelines predicting log1p(Sales) whose weighted mean is the
+    forecast (an ensemble chosen by the backtest), a log-scale shift (the bias correction the
+    backtest learnt, 0 for none), the horizon-banded conformal interval calibrated on backtest
+    residuals, and metadata. `predict` is the only scoring path: batch scoring in the pipeline
+    and the gRPC server both call it, so served and batch numbers are identical.
     """
 
     name = "tree"
@@ -130,17 +139,21 @@ class TreeForecaster:
     def __init__(
         self,
         context: FeatureContext,
-        pipeline: Pipeline,
-        interval: ConformalLogInterval,
-        target: str = "log1p",
+        members: list[Pipeline],
+        weights: list[float],
+        interval: HorizonConformalInterval,
+        log_shift: float = 0.0,
         metadata: dict[str, Any] | None = None,
     ) -> None:
-        if target not in ("log1p", "sales"):
-            raise ValueError(f"target must be 'log1p' or 'sales', got {target!r}")
+        if not members or len(members) != len(weights):
+            raise ValueError("need one weight per member pipeline, and at least one member")
+        if not np.isclose(sum(weights), 1.0) or min(weights) < 0:
+            raise ValueError(f"member weights must be >= 0 and sum to 1, got {weights}")
         self.context = context
-        self.pipeline = pipeline
+        self.members = list(members)
+        self.weights = [float(w) for w in weights]
         self.interval = interval
-        self.target = target
+        self.log_shift = float(log_shift)
         self.stores: frozenset[int] = context.stores
         self.metadata: dict[str, Any] = {
             "name": self.name,
@@ -148,36 +161,48 @@ class TreeForecaster:
             "train_start": context.train_start,
             "train_end": context.train_end,
             "interval_level": interval.level,
-            "feature_names": list(FEATURE_NAMES),
+            "feature_names": sorted({f for m in self.members for f in member_features(m)},
+                                    key=FEATURE_NAMES.index),
             **(metadata or {}),
         }
 
-    def predict_log(self, rows: pd.DataFrame) -> np.ndarray:
-        """Point predictions as log1p(Sales) for every row (open or not)."""
+    @property
+    def pipeline(self) -> Pipeline:
+        """The first (largest-weight) member: what feature importance describes."""
+        return self.members[int(np.argmax(self.weights))]
+
+    def _scorers(self) -> list[_FastScorer]:
+        fast = self.__dict__.get("_fast")
+        if fast is None:
+            fast = self._fast = [_FastScorer(m) for m in self.members]
+        return fast
+
+    def predict_log(self, rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """(log1p(Sales) point predictions, days after the origin) for every row, open or not."""
         # the bare matrix (features x rows), not build_features' DataFrame: same numbers, and
         # ~0.1 ms less per request
         X = feature_matrix(rows, self.context).T
-        fast = self.__dict__.get("_fast")
-        if fast is None:
-            fast = self._fast = _FastScorer(self.pipeline)
-        raw = fast.predict(X)
-        return raw if self.target == "log1p" else np.log1p(np.maximum(raw, 0.0))
+        pred = np.zeros(len(X))
+        for w, scorer in zip(self.weights, self._scorers(), strict=False):
+            pred += w * scorer.predict(X)
+        return pred + self.log_shift, X[:, _HORIZON]
 
     def check_fast_path(self, rows: pd.DataFrame) -> float:
-        """Largest relative difference between `predict_log`'s numpy path and the Pipeline."""
+        """Largest relative difference between the numpy scoring path and `Pipeline.predict`,
+        over all members."""
         X = build_features(rows, self.context)
-        fast = self.__dict__.get("_fast") or _FastScorer(self.pipeline)
-        return fast.check(self.pipeline, X)
+        return max(s.check(m, X) for s, m in zip(self._scorers(), self.members, strict=False))
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state.pop("_fast", None)  # derived from the pipeline: rebuilt on load
+        state.pop("_fast", None)  # derived from the pipelines: rebuilt on load
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
-        # build the scorer now, so the first request after a (re)load pays nothing extra
-        self._fast = _FastScorer(self.pipeline)
+        # build the scorers now, so the first request after a (re)load pays nothing extra
+        self._fast = None
+        self._scorers()
 
     def predict(self, rows: pd.DataFrame) -> pd.DataFrame:
         """Sales with lower/upper bounds on `rows`' index; closed days (Open == 0) give 0, 0..0.
@@ -194,9 +219,9 @@ class TreeForecaster:
                 open_ = pd.to_numeric(rows["Open"], errors="coerce").fillna(1).to_numpy() != 0
         else:
             open_ = np.ones(len(rows), dtype=bool)
-        pred_log = self.predict_log(rows)  # validates every row, open or not
+        pred_log, horizon = self.predict_log(rows)  # validates every row, open or not
         stores = rows["Store"].to_numpy(np.int64)
-        lower, upper = self.interval.bounds(stores, pred_log)
+        lower, upper = self.interval.bounds(stores, pred_log, horizon)
         sales = np.maximum(np.expm1(pred_log), 0.0)
         out = np.column_stack([
             np.where(open_, sales, 0.0),
@@ -208,8 +233,17 @@ class TreeForecaster:
 
     def __repr__(self) -> str:
         m = self.metadata
-        return (f"TreeForecaster({m.get('estimator')}, trained {m['train_start']}..{m['train_end']},"
-                f" {len(self.stores)} stores, at {m['trained_at']})")
+        return (f"TreeForecaster({m.get('estimator')}, {len(self.members)} member(s), trained "
+                f"{m['train_start']}..{m['train_end']}, {len(self.stores)} stores, at "
+                f"{m['trained_at']})")
+
+
+_HORIZON = FEATURE_NAMES.index("horizon_days")
+
+
+def member_features(pipeline: Pipeline) -> list[str]:
+    """The features a member Pipeline reads, in its preprocessor's input order."""
+    return list(pipeline.named_steps["prep"].get_feature_names_out())
 
 
 class _FastScorer:

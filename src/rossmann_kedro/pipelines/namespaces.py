@@ -9,7 +9,7 @@ from kedro.pipeline.node import Node
 
 
 def namespaced(nodes: Iterable[Node], namespace: str, *,
-               internal: Iterable[str] = ()) -> Pipeline:
+               internal: Iterable[str] = (), shared_parameters: Iterable[str] = ()) -> Pipeline:
     """`Pipeline(nodes, namespace=..., inputs=..., outputs=..., parameters=...)` as the Kedro
     docs describe it, with the project's naming rule:
 
@@ -17,7 +17,8 @@ def namespaced(nodes: Iterable[Node], namespace: str, *,
       datasets other pipelines and users read, declared in `catalog_<namespace>.yml`), except
       the `internal` ones, which become `<namespace>.<name>` (in-memory intermediates);
     - `params:<key>` becomes `params:<namespace>.<key>`; the whole block `params:<namespace>`
-      keeps its name.
+      keeps its name, and so do the `shared_parameters` (other pipelines' blocks a pipeline
+      reads, e.g. the backtest reads `params:tree_model` to train the same candidates).
     Node names become `<namespace>.<name>`; Kedro-Viz draws the pipeline as one group.
     """
     base = Pipeline(list(nodes))
@@ -27,9 +28,9 @@ def namespaced(nodes: Iterable[Node], namespace: str, *,
         raise ValueError(f"{namespace}: internal datasets {sorted(unknown)} are no node's output")
     free = base.inputs()
     inputs = {n for n in free if not n.startswith("params:") and n != "parameters"}
-    whole_block = f"params:{namespace}"
+    kept = {f"params:{namespace}", *shared_parameters} & free
     return Pipeline(
         base, namespace=namespace, inputs=inputs or None,
         outputs=(base.all_outputs() - internal) or None,
-        parameters={whole_block} if whole_block in free else None,
+        parameters=kept or None,
     )

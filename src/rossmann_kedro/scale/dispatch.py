@@ -19,6 +19,7 @@ from kedro.pipeline import Pipeline
 _DP = "rossmann_kedro.pipelines.data_processing.nodes"
 _FE = "rossmann_kedro.pipelines.feature_engineering.nodes"
 _TM = "rossmann_kedro.pipelines.tree_model.nodes"
+_BT = "rossmann_kedro.pipelines.backtest.nodes"
 _S = "rossmann_kedro.scale"
 VARIANTS: dict[tuple[str, str], str] = {
     (_DP, "validate_train"): f"{_S}.data_processing:validate_train",
@@ -30,12 +31,9 @@ VARIANTS: dict[tuple[str, str], str] = {
     (_FE, "fit_validation_context"): f"{_S}.feature_engineering:fit_validation_context",
     (_FE, "fit_full_context"): f"{_S}.feature_engineering:fit_full_context",
     (_FE, "build_model_input"): f"{_S}.feature_engineering:build_model_input",
-    (_TM, "train_xgboost"): f"{_S}.tree_model:train_xgboost",
-    (_TM, "train_random_forest"): f"{_S}.tree_model:train_random_forest",
-    (_TM, "predict_validation"): f"{_S}.tree_model:predict_validation",
-    (_TM, "compare_losses"): f"{_S}.tree_model:compare_losses",
-    (_TM, "feature_importance"): f"{_S}.tree_model:feature_importance",
-    (_TM, "refit_model"): f"{_S}.tree_model:refit_model",
+    (_FE, "build_origin_frame"): f"{_S}.feature_engineering:build_origin_frame",
+    (_BT, "run_backtest"): f"{_S}.backtest:run_backtest",
+    (_TM, "train_members"): f"{_S}.tree_model:train_members",
 }
 
 

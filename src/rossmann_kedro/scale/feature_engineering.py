@@ -60,3 +60,11 @@ def build_model_input(sales_with_store: dd.DataFrame, context: FeatureContext,
                 "validation window from %s", context.train_start, context.train_end,
                 sales_with_store.npartitions, start.date())
     return map_stores(sales_with_store, _model_input_part, context, params, start)
+
+
+def build_origin_frame(sales_with_store: dd.DataFrame, stores_clean: pd.DataFrame,
+                       params: dict[str, Any]) -> pd.DataFrame:
+    """The origin frame is built by the pandas node on the gathered history: every origin's
+    context needs every store's days before it (its calendars), as the feature context does."""
+    history = _history_for_context(sales_with_store, stores_clean)
+    return fe.build_origin_frame(history, stores_clean, params)

@@ -18,27 +18,28 @@ from rossmann_kedro.models.tree import make_xgboost
 
 logger = logging.getLogger(__name__)
 
-FEATURES = list(FEATURE_NAMES)
 # rows the scaler is fitted on (trees split on thresholds: the scaler's exact statistics do not
 # change what the model can learn; the same fitted scaler is used for training and serving)
 SCALER_SAMPLE_ROWS = 200_000
 
 
-def _transform_part(part: pd.DataFrame, prep, names: list[str]) -> pd.DataFrame:
-    return pd.DataFrame(prep.transform(part[FEATURES]), columns=names, index=part.index)
+def _transform_part(part: pd.DataFrame, prep, names: list[str],
+                    features: list[str]) -> pd.DataFrame:
+    return pd.DataFrame(prep.transform(part[features]), columns=names, index=part.index)
 
 
-def _design(rows: dd.DataFrame, prep) -> tuple[dd.DataFrame, dd.Series]:
+def _design(rows: dd.DataFrame, prep, features: list[str]) -> tuple[dd.DataFrame, dd.Series]:
     names = list(prep.get_feature_names_out())
     meta = pd.DataFrame({n: pd.Series(dtype=np.float32) for n in names})
-    X = rows.map_partitions(_transform_part, prep, names, meta=meta)
+    X = rows.map_partitions(_transform_part, prep, names, features, meta=meta)
     y = rows["Sales"].map_partitions(lambda s: np.log1p(s.astype(np.float64)),
                                      meta=("Sales", np.float64))
     return X, y
 
 
 def fit_xgboost_dask(train: dd.DataFrame, cfg: dict[str, Any], label: str, log_every: int,
-                     eval_rows: dd.DataFrame | None = None) -> tuple[Pipeline, int]:
+                     eval_rows: dd.DataFrame | None = None,
+                     features: tuple[str, ...] = FEATURE_NAMES) -> tuple[Pipeline, int]:
     """Fit `make_xgboost(cfg)`'s preprocessing on a sample, then XGBoost on every training row
     with `xgboost.dask` (log1p target, as the pandas path), on the active Dask client.
     Returns the fitted Pipeline and the number of training rows."""
@@ -47,20 +48,21 @@ def fit_xgboost_dask(train: dd.DataFrame, cfg: dict[str, Any], label: str, log_e
 
     t0 = time.perf_counter()
     client = get_client()
-    pipe = make_xgboost(cfg)
+    features = list(features)
+    pipe = make_xgboost(cfg, features)
     n_rows = int(train.shape[0].compute())
     if n_rows == 0:
         raise ValueError(f"{label}: no training rows")
     frac = min(1.0, SCALER_SAMPLE_ROWS / n_rows)
-    sample = train[FEATURES].sample(frac=frac, random_state=0).compute()
+    sample = train[features].sample(frac=frac, random_state=0).compute()
     prep = pipe.named_steps["prep"].fit(sample)
-    X, y = _design(train, prep)
+    X, y = _design(train, prep, features)
     dask_cfg = {k: v for k, v in cfg.items() if k != "n_jobs"}  # threads: each worker's own
     reg = dxgb.DaskXGBRegressor(**dask_cfg)
     reg.client = client
     kwargs: dict[str, Any] = {}
     if eval_rows is not None:
-        kwargs["eval_set"] = [_design(eval_rows, prep)]
+        kwargs["eval_set"] = [_design(eval_rows, prep, features)]
     reg.fit(X, y, **kwargs)
     history = reg.evals_result() if eval_rows is not None else {}
     for data, metrics in history.items():
@@ -75,6 +77,6 @@ def fit_xgboost_dask(train: dd.DataFrame, cfg: dict[str, Any], label: str, log_e
     model = pipe.named_steps["model"]
     model.load_model(bytearray(booster.save_raw("ubj")))
     logger.info("%s fitted with xgboost.dask on %d rows x %d features, %d workers, in %.1fs",
-                label, n_rows, len(FEATURES), len(client.scheduler_info()["workers"]),
+                label, n_rows, len(features), len(client.scheduler_info()["workers"]),
                 time.perf_counter() - t0)
     return pipe, n_rows

@@ -15,6 +15,7 @@ import yaml
 from rossmann_kedro.forecaster import REQUEST_COLUMNS, Forecaster
 from rossmann_kedro.synthetic import write_csvs
 from rossmann_kedro.workspace import make_workspace, run_pipeline
+from tests.small_params import small_backtest_params
 
 from .conftest import TINY_CONFIG
 
@@ -110,23 +111,20 @@ def test_served_model_covers_the_test_dates(lstm_ws: Path) -> None:
     assert model.metadata["metrics"]["rmspe"] > 0
 
 
-# Small tree_model for the cross-model report (the real TreeForecaster, in seconds).
-SMALL_TREE = {"tree_model": {"refit_on_full_data": False,
-                             "models": {"xgboost": {"n_estimators": 20},
-                                        "random_forest": {"n_estimators": 3}},
-                             "loss_comparison": {"enabled": False},
-                             "permutation_importance": {"n_rows": 300, "n_repeats": 1}}}
-
-
-def test_reporting_compares_all_models_on_the_same_window(lstm_ws: Path) -> None:
-    """reporting reads the metrics both model pipelines saved; it runs last, on its own."""
-    run_pipeline(lstm_ws, "tree_model", params=SMALL_TREE)
+def test_reporting_compares_all_models_on_the_backtest_folds(lstm_ws: Path) -> None:
+    """reporting reads what the backtest and lstm_model saved; it runs last, on its own."""
+    run_pipeline(lstm_ws, "backtest",
+                 params=small_backtest_params(["seasonal_naive", "xgboost_v1", "xgboost"]))
     run_pipeline(lstm_ws, "reporting")
     table = pd.read_csv(lstm_ws / "data" / "08_reporting" / "model_comparison.csv")
-    assert list(table["model"]) == ["seasonal_naive", "random_forest", "xgboost", "lstm"]
+    sel = json.loads((lstm_ws / "data" / "08_reporting" / "backtest_selection.json").read_text())
+    by_model = table.set_index("model")
+    assert set(sel["scores"]) | {"lstm (served version)"} == set(by_model.index)
+    for name, s in sel["scores"].items():
+        assert by_model.loc[name, "rmspe"] == pytest.approx(s["mean_rmspe"])
+        assert by_model.loc[name, "fold_4"] == pytest.approx(s["fold_rmspe"][3])
     lstm = json.loads(next((lstm_ws / "data" / "08_reporting" / "lstm_metrics.json").glob("*/*.json"))
                       .read_text())
-    row = table.set_index("model").loc["lstm"]
-    assert row["rmspe"] == pytest.approx(lstm["rmspe"]) and row["n"] == lstm["n"]
-    assert table.set_index("model")["n"].nunique() == 1  # identical store-days for every model
+    assert by_model.loc["lstm (served version)", "rmspe"] == pytest.approx(lstm["rmspe"])
+    assert table["rmspe"].is_monotonic_increasing
     assert json.loads((lstm_ws / "data" / "08_reporting" / "model_comparison.json").read_text())["data"]

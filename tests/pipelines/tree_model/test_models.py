@@ -71,3 +71,36 @@ def test_numpy_trees_equal_xgboost_exactly() -> None:
     no_nan = np.nan_to_num(X[:64])  # the walk skips the missing-value rule when nothing is NaN
     np.testing.assert_array_equal(trees.predict(no_nan).astype(np.float32),
                                   booster.inplace_predict(no_nan))
+
+
+def test_horizon_conformal_bands_hold_per_week_and_widen_with_horizon() -> None:
+    from rossmann_kedro.models.intervals import HorizonConformalInterval
+
+    rng = np.random.default_rng(3)
+    n = 40_000
+    stores = rng.integers(0, 50, n)
+    horizon = rng.integers(1, 43, n)
+    sigma = (0.05 + 0.1 * (stores % 5) / 4) * (1 + horizon / 42)   # store and horizon effects
+    calib = HorizonConformalInterval(level=0.8, band_days=7).fit(
+        stores, horizon, rng.normal(0, sigma))
+    assert len(calib.q_low) == 6 and calib.q_high[-1] > calib.q_high[0]
+    pred_log = np.full(n, np.log1p(5000.0))
+    actual = np.expm1(pred_log + rng.normal(0, sigma))
+    lo, hi = calib.bounds(stores, pred_log, horizon)
+    for week in range(6):
+        sel = (horizon - 1) // 7 == week
+        assert 0.77 <= coverage(actual[sel], lo[sel], hi[sel]) <= 0.83
+    # horizons beyond the calibrated weeks use the last band; day 0 the first
+    far = calib.bounds(stores[:5], pred_log[:5], np.full(5, 90))
+    last = calib.bounds(stores[:5], pred_log[:5], np.full(5, 42))
+    np.testing.assert_array_equal(far[1], last[1])
+
+
+def test_forecaster_rejects_bad_member_weights() -> None:
+    from rossmann_kedro.models.tree import TreeForecaster
+
+    with pytest.raises(ValueError, match="sum to 1"):
+        TreeForecaster(context=None, members=[object(), object()], weights=[0.5, 0.6],
+                       interval=None)
+    with pytest.raises(ValueError, match="one weight per member"):
+        TreeForecaster(context=None, members=[object()], weights=[0.5, 0.5], interval=None)

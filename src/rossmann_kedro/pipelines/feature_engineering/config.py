@@ -17,8 +17,20 @@ class ContextConfig(Config):
     recent_weeks: PositiveInt
     calendar_margin_days: PositiveInt
     calendar_horizon_days: PositiveInt
+    reopen_gap_days: PositiveInt
+    reopen_cap_days: PositiveInt
+    horizon_cap_days: PositiveInt
+
+
+class OriginsConfig(Config):
+    """The forecast origins of the origin frame (backtest / training layout)."""
+
+    horizon_days: PositiveInt
+    step_days: PositiveInt
+    min_history_days: PositiveInt
 
 
 class FeatureEngineeringConfig(Config):
     validation_weeks: PositiveInt
+    origins: OriginsConfig
     context: ContextConfig

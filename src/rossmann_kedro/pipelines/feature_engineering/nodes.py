@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from rossmann_kedro.features import FeatureContext, build_features
+from rossmann_kedro.features import origins as org
 from rossmann_kedro.pipelines.feature_engineering.config import FeatureEngineeringConfig
 
 logger = logging.getLogger(__name__)
@@ -95,3 +96,14 @@ def build_test_features(test_clean: pd.DataFrame, context: FeatureContext) -> pd
     logger.info("Test features: %d rows x %d features in %.2fs", len(out), feats.shape[1],
                 time.perf_counter() - t0)
     return out
+
+
+def build_origin_frame(sales_with_store: pd.DataFrame, stores_clean: pd.DataFrame,
+                       params: dict[str, Any]) -> pd.DataFrame:
+    """Every open day from the first origin on, with the features a server would have computed
+    at the forecast origin up to `horizon_days` before it (see `rossmann_kedro.features.origins`)."""
+    cfg = params["origins"]
+    origins = org.forecast_origins(sales_with_store["Date"], int(cfg["horizon_days"]),
+                                   int(cfg["step_days"]), int(cfg["min_history_days"]))
+    return org.build_origin_frame(sales_with_store, stores_clean, origins,
+                                  int(cfg["horizon_days"]), params["context"])

@@ -19,6 +19,9 @@ def create_pipeline(**kwargs) -> Pipeline:
         node(nodes.build_model_input,
              ["sales_with_store", "feature_context", "params:feature_engineering"],
              "model_input_full", name="build_model_input_full"),
+        node(nodes.build_origin_frame,
+             ["sales_with_store", "stores_clean", "params:feature_engineering"],
+             "model_input_origins", name="build_origin_frame"),
         node(nodes.build_test_features, ["test_clean", "feature_context"], "test_features",
              name="build_test_features"),
     ]

@@ -1,30 +1,35 @@
-"""Nodes of the reporting pipeline: comparisons across model families, read from the metrics
-each model pipeline saved (so every model pipeline runs on its own)."""
+"""Nodes of the reporting pipeline: comparisons across model families, read from what the
+model pipelines saved (so every model pipeline runs on its own)."""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
 
-from rossmann_kedro.models import metrics as mx
+import pandas as pd
 
 logger = logging.getLogger(__name__)
 
 
-def compare_all_models(tree_model_metrics: dict[str, Any], lstm_metrics: dict[str, Any]):
-    """One table and plot with every model on the same validation window (naive, RF, XGBoost,
-    LSTM), so the LSTM is judged against the trees on identical store-days."""
-    tree_window = tree_model_metrics["validation_window"]
-    lstm_window = {"start": lstm_metrics["validation_start"], "end": lstm_metrics["validation_end"]}
-    if (tree_window["start"], tree_window["end"]) != (lstm_window["start"], lstm_window["end"]):
-        raise ValueError(f"validation windows differ: trees {tree_window}, lstm {lstm_window}; "
-                         "re-run tree_model and lstm_model on the same data")
-    results = {name: dict(m) for name, m in tree_model_metrics["models"].items()}
-    results["lstm"] = {k: lstm_metrics[k] for k in (*mx.METRICS, "n")}
-    table = mx.comparison_table(results).reset_index()
-    best = table.loc[table["rmspe"].idxmin(), "model"]
-    logger.info("model comparison on %s..%s (RMSPE): %s; best: %s", tree_window["start"],
-                tree_window["end"], {r.model: round(r.rmspe, 4) for r in table.itertuples()}, best)
-    fig = mx.comparison_figure(results, f"All models, validation {tree_window['start']}.."
-                                        f"{tree_window['end']}")
+def compare_all_models(backtest_selection: dict[str, Any], lstm_metrics: dict[str, Any]):
+    """Every model side by side on the backtest's folds (mean, spread and per-fold RMSPE, each
+    fitted before its fold's origin), plus the served LSTM version's own validation window."""
+    import plotly.graph_objects as go
+
+    rows = [{"model": name, "evaluation": f"backtest, {len(s['fold_rmspe'])} folds",
+             "rmspe": s["mean_rmspe"], "rmspe_std": s["std_rmspe"],
+             **{f"fold_{i}": v for i, v in enumerate(s["fold_rmspe"], 1)}}
+            for name, s in backtest_selection["scores"].items()]
+    rows.append({"model": "lstm (served version)",
+                 "evaluation": f"validation {lstm_metrics['validation_start']}.."
+                               f"{lstm_metrics['validation_end']}",
+                 "rmspe": lstm_metrics["rmspe"], "rmspe_std": float("nan")})
+    table = pd.DataFrame(rows).sort_values("rmspe").reset_index(drop=True)
+    logger.info("model comparison (RMSPE): %s", {r.model: round(r.rmspe, 4)
+                                                  for r in table.itertuples()})
+    fig = go.Figure(go.Bar(x=table["model"], y=table["rmspe"],
+                           error_y={"type": "data", "array": table["rmspe_std"].fillna(0)},
+                           text=[f"{v:.4f}" for v in table["rmspe"]], textposition="outside"))
+    fig.update_layout(title="All models: mean out-of-sample RMSPE over the backtest folds "
+                            "(error bars: spread over folds)", height=480, width=1100)
     return table, fig

@@ -9,7 +9,7 @@ def create_pipeline(**kwargs) -> Pipeline:
     from . import nodes
 
     nodes_ = [
-        node(nodes.compare_all_models, ["tree_model_metrics", "lstm_metrics"],
+        node(nodes.compare_all_models, ["backtest_selection", "lstm_metrics"],
              ["model_comparison", "model_comparison_plot"], name="compare_all_models"),
     ]
     return namespaced(nodes_, "reporting")

@@ -1,0 +1,383 @@
+"""Nodes of the backtest pipeline: rolling-origin evaluation of every model.
+
+Folds are the last `n_folds` origins of the origin frame (six weeks apart, the last one ending
+at the end of the data). In each fold every model is fitted on rows before the origin only and
+forecasts the next six weeks from what a server would have known at the origin. The mean over
+folds decides which tree candidate or ensemble is served, whether a bias correction holds, and
+calibrates the served prediction intervals per horizon week.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from rossmann_kedro.features import build_features
+from rossmann_kedro.features.origins import fit_origin_context
+from rossmann_kedro.models import metrics as mx
+from rossmann_kedro.models.candidates import (
+    CandidateSpec,
+    candidate_specs,
+    ensemble_specs,
+    origin_training_rows,
+    trainable_rows,
+)
+from rossmann_kedro.models.intervals import HorizonConformalInterval
+
+logger = logging.getLogger(__name__)
+
+#: Key columns of the predictions table; every other column is a model's log1p(Sales) forecast.
+KEYS = ("fold", "origin", "Store", "Date", "horizon_days", "week", "Sales")
+RAW_COLUMNS = ("Store", "DayOfWeek", "Date", "Sales", "Customers", "Open", "Promo",
+               "StateHoliday", "SchoolHoliday")
+
+
+def model_columns(predictions: pd.DataFrame) -> list[str]:
+    return [c for c in predictions.columns if c not in KEYS]
+
+
+def fold_origins(model_input_origins: pd.DataFrame, n_folds: int) -> list[pd.Timestamp]:
+    """The last `n_folds` origins one horizon apart (six weeks), the last one ending at the end
+    of the data, oldest first. The frame's origins may be closer together (more training rows);
+    folds never overlap."""
+    origins = sorted(pd.to_datetime(model_input_origins["origin"].unique()))
+    horizon = int(model_input_origins["horizon_days"].max())
+    last = origins[-1]
+    spaced = [o for o in origins if (last - o).days % horizon == 0]
+    if len(spaced) < n_folds + 1:
+        raise ValueError(f"backtest.n_folds={n_folds} needs {n_folds + 1} origins {horizon} days "
+                         f"apart (folds plus training rows before the first); the origin frame "
+                         f"has {len(spaced)}")
+    return spaced[-n_folds:]
+
+
+def _sample_stores(frame: pd.DataFrame, sales: pd.DataFrame, max_stores: int | None,
+                   seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    if not max_stores:
+        return frame, sales
+    stores = np.unique(frame["Store"].to_numpy())
+    if len(stores) <= max_stores:
+        return frame, sales
+    keep = np.random.default_rng(seed).choice(stores, size=int(max_stores), replace=False)
+    logger.info("Backtest on a seeded sample of %d of %d stores (backtest.max_stores)",
+                len(keep), len(stores))
+    return frame.loc[frame["Store"].isin(keep)], sales.loc[sales["Store"].isin(keep)]
+
+
+def run_backtest(model_input_origins: pd.DataFrame, sales_with_store: pd.DataFrame,
+                 stores_clean: pd.DataFrame, fe_params: dict[str, Any],
+                 tree_params: dict[str, Any], lstm_params: dict[str, Any],
+                 params: dict[str, Any]) -> pd.DataFrame:
+    """Out-of-sample log1p forecasts of every model in `params["models"]`, per fold and day."""
+    t_start = time.perf_counter()
+    frame, sales = _sample_stores(model_input_origins, sales_with_store,
+                                  params["max_stores"], int(params["seed"]))
+    specs = candidate_specs(tree_params)
+    wanted = list(params["models"])
+    unknown = set(wanted) - set(specs) - {"seasonal_naive", "lstm"}
+    if unknown:
+        raise ValueError(f"backtest.models: unknown models {sorted(unknown)}; tree candidates "
+                         f"are {sorted(specs)}, plus seasonal_naive and lstm")
+    folds = fold_origins(frame, int(params["n_folds"]))
+    sales_dates = pd.to_datetime(sales["Date"])
+    parts = []
+    for i, origin in enumerate(folds, 1):
+        t0 = time.perf_counter()
+        ev = frame.loc[pd.to_datetime(frame["origin"]) == origin]
+        raw = ev[["Store", "Date"]].merge(
+            sales[[c for c in RAW_COLUMNS if c in sales.columns]], on=["Store", "Date"],
+            how="left")
+        out = pd.DataFrame({
+            "fold": i, "origin": ev["origin"].to_numpy(), "Store": ev["Store"].to_numpy(),
+            "Date": ev["Date"].to_numpy(), "horizon_days": ev["horizon_days"].to_numpy(np.int64),
+            "Sales": ev["Sales"].to_numpy(np.int64),
+        })
+        out["week"] = (out["horizon_days"] - 1) // 7 + 1
+        history = sales.loc[sales_dates < origin]
+        window_context = None
+        for name in wanted:
+            t_model = time.perf_counter()
+            if name == "seasonal_naive":
+                pred = mx.seasonal_naive(history, raw, weeks=int(params["naive_weeks"]))
+                out[name] = np.log1p(np.maximum(pred, 0.0))
+            elif name == "lstm":
+                out[name] = _lstm_forecast(history, stores_clean, origin, raw, lstm_params)
+            else:
+                spec = specs[name]
+                if spec.training == "one_window" and window_context is None:
+                    window_context = fit_origin_context(sales, stores_clean, origin,
+                                                        fe_params["context"])
+                model = _fit_candidate(spec, frame, history, window_context, origin,
+                                       tree_params, f"fold {i}")
+                out[name] = model.predict(ev[list(spec.features)])
+            logger.info("Backtest fold %d/%d (origin %s) %-16s RMSPE %.4f  (%.0fs)", i,
+                        len(folds), origin.date(), name,
+                        mx.rmspe(out["Sales"], np.expm1(out[name])), time.perf_counter() - t_model)
+        parts.append(out)
+        logger.info("Backtest fold %d/%d done in %.0fs (%.0fs so far)", i, len(folds),
+                    time.perf_counter() - t0, time.perf_counter() - t_start)
+    return pd.concat(parts, ignore_index=True)
+
+
+def _fit_candidate(spec: CandidateSpec, frame: pd.DataFrame, history: pd.DataFrame,
+                   window_context, origin: pd.Timestamp, tree_params: dict[str, Any],
+                   label: str):
+    drop = bool(tree_params["drop_outliers"])
+    if spec.training == "origins":
+        rows = origin_training_rows(frame.loc[pd.to_datetime(frame["Date"]) < origin], drop,
+                                    float(tree_params["origin_row_fraction"]))
+        return spec.fit(rows, rows["Sales"], label, int(tree_params["log_every"]))
+    rows = trainable_rows(history.loc[history["Open"] == 1], drop)
+    X = build_features(rows, window_context)
+    return spec.fit(X, rows["Sales"], label, int(tree_params["log_every"]))
+
+
+def _lstm_forecast(history: pd.DataFrame, stores: pd.DataFrame, origin: pd.Timestamp,
+                   raw: pd.DataFrame, lstm_params: dict[str, Any]) -> np.ndarray:
+    """The LSTM fitted on the history before the origin (its own early-stopping split inside),
+    forecasting the fold's rows; NaN for stores it has no history for."""
+    from rossmann_kedro.models.lstm import train_network
+
+    cols = [c for c in RAW_COLUMNS if c in history.columns]
+    model = train_network(history[cols].reset_index(drop=True), stores, None,
+                          origin - pd.Timedelta(days=1), lstm_params)
+    known = raw["Store"].isin(model.stores).to_numpy()
+    out = np.full(len(raw), np.nan)
+    if known.any():
+        out[known] = np.log1p(model.predict(raw.loc[known])["Sales"].to_numpy())
+    return out
+
+
+def _fold_scores(predictions: pd.DataFrame, column: str | pd.Series) -> np.ndarray:
+    pred = predictions[column] if isinstance(column, str) else column
+    return np.array([mx.rmspe(g["Sales"], np.expm1(pred.loc[g.index]))
+                     for _, g in predictions.groupby("fold")])
+
+
+def select_model(predictions: pd.DataFrame, tree_params: dict[str, Any],
+                 params: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Add the ensembles, pick the served model by mean RMSPE over folds, test a bias
+    correction leave-one-fold-out, and add the `served` column (the choice, corrected)."""
+    out = predictions.copy()
+    specs = candidate_specs(tree_params)
+    for name, members in ensemble_specs(tree_params).items():
+        if all(m in out for m in members):
+            out[name] = sum(w * out[m] for m, w in members.items())
+    scored = [c for c in model_columns(out) if out[c].notna().all()]
+    scores = {c: _fold_scores(out, c) for c in model_columns(out)}
+    servable = [c for c in scored if c in specs or c in ensemble_specs(tree_params)]
+    if not servable:
+        raise ValueError("backtest ran no tree candidate: add one to backtest.models")
+    choice = tree_params["serve_model"]
+    if choice == "auto":
+        choice = min(servable, key=lambda c: scores[c].mean())
+    elif choice not in servable:
+        raise ValueError(f"tree_model.serve_model {choice!r} was not backtested; scored: "
+                         f"{servable}")
+    members = (ensemble_specs(tree_params)[choice] if choice in ensemble_specs(tree_params)
+               else {choice: 1.0})
+    bias = _bias_correction(out, choice, [float(f) for f in params["bias_factors"]])
+    out["served"] = out[choice] + bias["log_shift"]
+    served_scores = _fold_scores(out, "served")
+    baseline = params["reference_model"]
+    selection = {
+        "chosen": choice,
+        "members": members,
+        "log_shift": bias["log_shift"],
+        "bias": bias,
+        "folds": [str(pd.Timestamp(o).date()) for o in sorted(out["origin"].unique())],
+        "scores": {c: {"mean_rmspe": float(s.mean()), "std_rmspe": float(s.std(ddof=0)),
+                       "fold_rmspe": [float(v) for v in s]} for c, s in scores.items()},
+        "served": {"mean_rmspe": float(served_scores.mean()),
+                   "std_rmspe": float(served_scores.std(ddof=0)),
+                   "fold_rmspe": [float(v) for v in served_scores]},
+    }
+    if baseline in scores:
+        selection["beats_reference_every_fold"] = bool(np.all(served_scores < scores[baseline]))
+        selection["reference_model"] = baseline
+    logger.info("Backtest choice: %s (members %s), bias factor %.4f (%s); served mean RMSPE "
+                "%.4f, folds %s", choice, members, np.exp(bias["log_shift"]),
+                "applied" if bias["applied"] else "not applied", served_scores.mean(),
+                np.round(served_scores, 4).tolist())
+    for c in sorted(scores, key=lambda c: scores[c].mean()):
+        logger.info("  %-18s mean RMSPE %.4f ± %.4f  folds %s", c, scores[c].mean(),
+                    scores[c].std(ddof=0), np.round(scores[c], 4).tolist())
+    return out, selection
+
+
+def _bias_correction(predictions: pd.DataFrame, column: str,
+                     factors: list[float]) -> dict[str, Any]:
+    """A multiplicative correction is kept only if it holds across folds: chosen on the other
+    folds, it must lower the held-out fold's RMSPE on average and in all but at most one fold."""
+    folds = sorted(predictions["fold"].unique())
+    table = np.array([[mx.rmspe(g["Sales"], np.expm1(g[column]) * f) for f in factors]
+                      for _, g in predictions.groupby("fold")])      # folds x factors
+    plain = np.array([mx.rmspe(g["Sales"], np.expm1(g[column]))
+                      for _, g in predictions.groupby("fold")])
+    held_out = []
+    for k in range(len(folds)):
+        others = np.delete(table, k, axis=0).mean(axis=0) if len(folds) > 1 else table[k]
+        held_out.append(float(table[k, int(np.argmin(others))]))
+    held_out = np.array(held_out)
+    better = held_out < plain
+    holds = bool(held_out.mean() < plain.mean() and better.sum() >= len(folds) - 1)
+    best = float(factors[int(np.argmin(table.mean(axis=0)))])
+    factor = best if holds else 1.0
+    return {"applied": holds, "factor": factor, "log_shift": float(np.log(factor)),
+            "best_factor_all_folds": best,
+            "held_out_rmspe_corrected": held_out.tolist(), "held_out_rmspe_plain": plain.tolist(),
+            "factors_tried": factors}
+
+
+def backtest_metrics(predictions: pd.DataFrame):
+    """RMSPE/RMSE/MAE per model x fold x horizon week (week 0 = all six weeks), and the mean
+    and spread over folds; plus the error-by-week and error-by-fold plots."""
+    rows = []
+    for model in model_columns(predictions):
+        p = predictions.loc[predictions[model].notna()]
+        for (fold, week), g in p.groupby(["fold", "week"]):
+            rows.append({"model": model, "fold": int(fold), "week": int(week),
+                         **mx.evaluate(g["Sales"], np.expm1(g[model]))})
+        for fold, g in p.groupby("fold"):
+            rows.append({"model": model, "fold": int(fold), "week": 0,
+                         **mx.evaluate(g["Sales"], np.expm1(g[model]))})
+    table = pd.DataFrame(rows)
+    spread = (table.groupby(["model", "week"])[list(mx.METRICS)]
+              .agg(["mean", "std", "min", "max"]))
+    spread.columns = [f"{m}_{s}" for m, s in spread.columns]
+    spread = spread.reset_index().assign(fold="mean")
+    table["fold"] = table["fold"].astype(str)
+    table = pd.concat([table, spread], ignore_index=True)
+    return table, _error_figure(table)
+
+
+def _error_figure(table: pd.DataFrame):
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=2, subplot_titles=(
+        "RMSPE by horizon week (mean over folds)", "RMSPE by fold (all six weeks)"))
+    mean = table.loc[table["fold"] == "mean"]
+    per_fold = table.loc[(table["fold"] != "mean") & (table["week"] == 0)]
+    order = mean.loc[mean["week"] == 0].sort_values("rmspe_mean")["model"]
+    for model in order:
+        m = mean.loc[(mean["model"] == model) & (mean["week"] > 0)].sort_values("week")
+        fig.add_trace(go.Scatter(x=m["week"], y=m["rmspe_mean"], mode="lines+markers",
+                                 name=model, legendgroup=model), row=1, col=1)
+        f = per_fold.loc[per_fold["model"] == model]
+        fig.add_trace(go.Bar(x=f["fold"], y=f["rmspe"], name=model, legendgroup=model,
+                             showlegend=False), row=1, col=2)
+    fig.update_xaxes(title_text="horizon week", row=1, col=1)
+    fig.update_xaxes(title_text="fold (origin, oldest first)", row=1, col=2)
+    fig.update_layout(title="Backtest: out-of-sample RMSPE", height=480, width=1200,
+                      barmode="group")
+    return fig
+
+
+def calibrate_intervals(predictions: pd.DataFrame, tree_params: dict[str, Any],
+                        params: dict[str, Any]):
+    """Served interval calibration on all folds' out-of-sample residuals of the served model,
+    and its honest coverage: for each fold, calibrated on the other folds only."""
+    cfg = params["intervals"]
+    p = predictions.loc[(predictions["Sales"] > 0) & predictions["served"].notna()]
+    resid = np.log1p(p["Sales"].to_numpy(np.float64)) - p["served"].to_numpy()
+    stores, horizon = p["Store"].to_numpy(np.int64), p["horizon_days"].to_numpy(np.int64)
+    folds = p["fold"].to_numpy()
+    rows = []
+    for level in cfg["levels"]:
+        for fold in np.unique(folds):
+            cal, ev = folds != fold, folds == fold
+            interval = HorizonConformalInterval(
+                level=float(level), band_days=int(cfg["band_days"]),
+                shrinkage=float(cfg["shrinkage"])).fit(stores[cal], horizon[cal], resid[cal])
+            lo, hi = interval.bounds(stores[ev], p["served"].to_numpy()[ev], horizon[ev])
+            y = p["Sales"].to_numpy(np.float64)[ev]
+            hit = (y >= lo) & (y <= hi)
+            width = (hi - lo) / y
+            week = p["week"].to_numpy()[ev]
+            for w in [0, *np.unique(week)]:
+                sel = np.ones_like(hit) if w == 0 else week == w
+                rows.append({"level": float(level), "fold": str(int(fold)), "week": int(w),
+                             "coverage": float(hit[sel].mean()),
+                             "mean_relative_width": float(width[sel].mean()),
+                             "n": int(sel.sum())})
+    table = pd.DataFrame(rows)
+    mean = (table.groupby(["level", "week"])
+            .agg(coverage=("coverage", "mean"), mean_relative_width=("mean_relative_width",
+                                                                     "mean"), n=("n", "sum"))
+            .reset_index().assign(fold="mean"))
+    table = pd.concat([table, mean], ignore_index=True)
+    served = HorizonConformalInterval(
+        level=float(tree_params["intervals"]["level"]), band_days=int(cfg["band_days"]),
+        shrinkage=float(cfg["shrinkage"])).fit(stores, horizon, resid)
+    for _, r in mean.loc[mean["week"] == 0].iterrows():
+        logger.info("Intervals at %.0f%%: leave-one-fold-out coverage %.3f, mean width %.1f%% of "
+                    "Sales", 100 * r["level"], r["coverage"], 100 * r["mean_relative_width"])
+    return served, table, _coverage_figure(table)
+
+
+def _coverage_figure(table: pd.DataFrame):
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    mean = table.loc[(table["fold"] == "mean") & (table["week"] > 0)]
+    for level, g in mean.groupby("level"):
+        g = g.sort_values("week")
+        fig.add_trace(go.Scatter(x=g["week"], y=g["coverage"], mode="lines+markers",
+                                 name=f"{100 * level:.0f}% interval"))
+        fig.add_hline(y=level, line_dash="dot", annotation_text=f"nominal {100 * level:.0f}%")
+    fig.update_layout(title="Backtest: interval coverage by horizon week (each fold calibrated "
+                            "on the others; mean over folds)", xaxis_title="horizon week",
+                      yaxis_title="coverage", height=450, width=900)
+    return fig
+
+
+def worst_stores(predictions: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
+    """Per fold, the stores contributing most squared percentage error of the served model."""
+    p = predictions.loc[(predictions["Sales"] > 0) & predictions["served"].notna()]
+    spe = ((p["Sales"] - np.expm1(p["served"])) / p["Sales"]) ** 2
+    frame = pd.DataFrame({"fold": p["fold"], "Store": p["Store"], "spe": spe})
+    out = []
+    for fold, g in frame.groupby("fold"):
+        per = g.groupby("Store")["spe"].agg(["sum", "count"])
+        per["share_of_squared_error"] = per["sum"] / per["sum"].sum()
+        per["store_rmspe"] = np.sqrt(per["sum"] / per["count"])
+        top = per.sort_values("sum", ascending=False).head(int(params["top_stores"]))
+        out.append(top.reset_index().assign(fold=int(fold), rank=np.arange(1, len(top) + 1)))
+    table = pd.concat(out, ignore_index=True).rename(columns={"count": "days"})
+    return table[["fold", "rank", "Store", "share_of_squared_error", "store_rmspe", "days"]]
+
+
+def backtest_summary(selection: dict[str, Any], coverage_table: pd.DataFrame,
+                     predictions: pd.DataFrame) -> dict[str, Any]:
+    """The figures the served version is chosen on (GetModelInfo / `/model` report them)."""
+    cov = coverage_table.loc[(coverage_table["fold"] == "mean")]
+    by_level = {}
+    for level, g in cov.groupby("level"):
+        weeks = g.loc[g["week"] > 0].sort_values("week")
+        overall = g.loc[g["week"] == 0].iloc[0]
+        by_level[f"{100 * level:.0f}"] = {
+            "coverage": float(overall["coverage"]),
+            "mean_relative_width": float(overall["mean_relative_width"]),
+            "coverage_by_week": [float(v) for v in weeks["coverage"]],
+        }
+    served = [mx.evaluate(g["Sales"], np.expm1(g["served"]))
+              for _, g in predictions.groupby("fold")]
+    return {
+        "folds": selection["folds"],
+        "horizon_days": int(predictions["horizon_days"].max()),
+        "chosen": selection["chosen"],
+        "members": selection["members"],
+        "bias_factor": float(np.exp(selection["log_shift"])),
+        "mean_rmspe": selection["served"]["mean_rmspe"],
+        "std_rmspe": selection["served"]["std_rmspe"],
+        "fold_rmspe": selection["served"]["fold_rmspe"],
+        "mean_rmse": float(np.mean([m["rmse"] for m in served])),
+        "mean_mae": float(np.mean([m["mae"] for m in served])),
+        "intervals": by_level,
+        "models": {m: s["mean_rmspe"] for m, s in selection["scores"].items()},
+    }

@@ -1,0 +1,34 @@
+"""Wiring of the backtest pipeline (namespace `backtest`)."""
+
+from kedro.pipeline import Pipeline, node
+
+from rossmann_kedro.pipelines.namespaces import namespaced
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    from . import nodes
+
+    nodes_ = [
+        node(nodes.run_backtest,
+             ["model_input_origins", "sales_with_store", "stores_clean",
+              "params:feature_engineering", "params:tree_model", "params:lstm_model",
+              "params:backtest"],
+             "backtest_raw_predictions", name="run_backtest"),
+        node(nodes.select_model,
+             ["backtest_raw_predictions", "params:tree_model", "params:backtest"],
+             ["backtest_predictions", "backtest_selection"], name="select_model"),
+        node(nodes.backtest_metrics, "backtest_predictions",
+             ["backtest_metrics", "backtest_error_plot"], name="backtest_metrics"),
+        node(nodes.calibrate_intervals,
+             ["backtest_predictions", "params:tree_model", "params:backtest"],
+             ["backtest_interval_calibration", "backtest_coverage",
+              "backtest_coverage_plot"], name="calibrate_intervals"),
+        node(nodes.worst_stores, ["backtest_predictions", "params:backtest"],
+             "backtest_worst_stores", name="worst_stores"),
+        node(nodes.backtest_summary,
+             ["backtest_selection", "backtest_coverage", "backtest_predictions"],
+             "backtest_summary", name="backtest_summary"),
+    ]
+    # the candidates, the LSTM and the feature context are those the model pipelines train
+    return namespaced(nodes_, "backtest", shared_parameters={
+        "params:feature_engineering", "params:tree_model", "params:lstm_model"})

@@ -1,0 +1,161 @@
+"""backtest and tree_model through real Kedro sessions on the synthetic default (small model
+settings): every model x fold x week is scored, the choice and the intervals come from the
+folds, and the served forecaster carries them."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from rossmann_kedro.forecaster import PREDICTION_COLUMNS, REQUEST_COLUMNS, Forecaster
+from rossmann_kedro.workspace import make_workspace, run_pipeline
+from tests.small_params import small_backtest_params
+
+pytestmark = pytest.mark.slow
+MODELS = ["seasonal_naive", "xgboost_v1", "random_forest", "xgboost", "lstm"]
+
+
+def _catalog(ws: Path):
+    from kedro.framework.session import KedroSession
+    from kedro.framework.startup import bootstrap_project
+
+    bootstrap_project(ws)
+    with KedroSession.create(project_path=ws) as session:
+        return session.load_context().catalog
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory) -> Path:
+    ws = make_workspace(tmp_path_factory.mktemp("backtest") / "ws")
+    params = small_backtest_params(MODELS)
+    run_pipeline(ws, "data_processing")
+    run_pipeline(ws, "feature_engineering")
+    run_pipeline(ws, "backtest", params=params)
+    run_pipeline(ws, "tree_model", params=params)
+    time.sleep(1.1)  # version timestamps have millisecond resolution; keep runs apart
+    run_pipeline(ws, "tree_model", params=params)
+    return ws
+
+
+def _latest_json(ws: Path, name: str) -> dict:
+    versions = sorted((ws / f"data/08_reporting/{name}.json").iterdir())
+    return json.loads((versions[-1] / f"{name}.json").read_text())
+
+
+def test_metrics_table_has_every_model_fold_and_week(workspace: Path) -> None:
+    versions = sorted((workspace / "data/08_reporting/backtest_metrics.csv").iterdir())
+    table = pd.read_csv(versions[-1] / "backtest_metrics.csv", dtype={"fold": str})
+    per_fold = table.loc[table["fold"] != "mean"]
+    ensembles = {"blend_50", "blend_40", "blend_30", "blend_rf"}
+    expected_models = set(MODELS) | ensembles | {"served"}
+    assert set(per_fold["model"]) == expected_models
+    cells = per_fold.groupby("model").apply(lambda g: set(zip(g["fold"], g["week"], strict=False)),
+                                            include_groups=False)
+    full = {(str(f), w) for f in range(1, 5) for w in range(0, 7)}
+    for model, got in cells.items():
+        assert got == full, model
+    mean = table.loc[table["fold"] == "mean"].set_index(["model", "week"])
+    for model in expected_models:
+        folds = per_fold.loc[(per_fold["model"] == model) & (per_fold["week"] == 0), "rmspe"]
+        assert mean.loc[(model, 0), "rmspe_mean"] == pytest.approx(folds.mean())
+        assert mean.loc[(model, 0), "rmspe_std"] == pytest.approx(folds.std())
+    # the trees beat the naive baseline on every fold, even with tiny settings
+    wk = per_fold.loc[per_fold["week"] == 0].pivot(index="fold", columns="model", values="rmspe")
+    assert (wk["served"] < wk["seasonal_naive"]).all()
+
+
+def test_choice_bias_and_summary_come_from_the_folds(workspace: Path) -> None:
+    sel = json.loads((workspace / "data/08_reporting/backtest_selection.json").read_text())
+    scores = {m: s["mean_rmspe"] for m, s in sel["scores"].items()}
+    servable = {"xgboost_v1", "random_forest", "xgboost", "blend_50", "blend_40", "blend_30",
+                "blend_rf"}
+    assert sel["chosen"] == min(servable, key=scores.get)
+    assert len(sel["folds"]) == 4 and sel["folds"] == sorted(sel["folds"])
+    bias = sel["bias"]
+    assert bias["applied"] == (bias["factor"] != 1.0)
+    assert np.log(bias["factor"]) == pytest.approx(sel["log_shift"])
+    assert sel["served"]["mean_rmspe"] == pytest.approx(np.mean(sel["served"]["fold_rmspe"]))
+    summary = _latest_json(workspace, "backtest_summary")
+    assert summary["chosen"] == sel["chosen"] and summary["horizon_days"] == 42
+    assert set(summary["intervals"]) == {"80", "95"}
+    assert len(summary["intervals"]["80"]["coverage_by_week"]) == 6
+
+
+def test_interval_coverage_is_near_nominal_every_week(workspace: Path) -> None:
+    cov = pd.read_csv(workspace / "data/08_reporting/backtest_coverage.csv", dtype={"fold": str})
+    mean = cov.loc[cov["fold"] == "mean"]
+    for level, lo, hi in ((0.8, 0.72, 0.88), (0.95, 0.9, 0.99)):
+        weeks = mean.loc[mean["level"] == level]
+        assert set(weeks["week"]) == set(range(0, 7))
+        assert weeks["coverage"].between(lo, hi).all(), weeks
+    # wider bands for the higher level, and bands are not bought by being useless
+    w80 = mean.loc[(mean["level"] == 0.8) & (mean["week"] == 0), "mean_relative_width"].item()
+    w95 = mean.loc[(mean["level"] == 0.95) & (mean["week"] == 0), "mean_relative_width"].item()
+    assert 0 < w80 < w95 < 1.5
+
+
+def test_worst_stores_and_plots(workspace: Path) -> None:
+    worst = pd.read_csv(workspace / "data/08_reporting/backtest_worst_stores.csv")
+    assert set(worst["fold"]) == {1, 2, 3, 4}
+    assert worst.groupby("fold")["rank"].max().eq(20).all()
+    for _, g in worst.groupby("fold"):
+        assert g["share_of_squared_error"].is_monotonic_decreasing
+    for name in ("backtest_error", "backtest_coverage"):
+        fig = json.loads((workspace / f"data/08_reporting/{name}.json").read_text())
+        assert fig["data"]
+
+
+def test_served_forecaster_carries_the_backtest(workspace: Path) -> None:
+    catalog = _catalog(workspace)
+    forecaster = catalog.load("tree_forecaster")
+    assert isinstance(forecaster, Forecaster)
+    sel = json.loads((workspace / "data/08_reporting/backtest_selection.json").read_text())
+    meta = forecaster.metadata
+    assert meta["estimator"] == sel["chosen"] and meta["members"] == sel["members"]
+    assert meta["backtest"]["mean_rmspe"] == pytest.approx(sel["served"]["mean_rmspe"])
+    assert forecaster.weights == pytest.approx(list(sel["members"].values()))
+    assert forecaster.log_shift == pytest.approx(sel["log_shift"])
+    # the served bands are the backtest's calibration, by horizon week
+    calib = catalog.load("backtest_interval_calibration")
+    assert forecaster.interval.q_high == calib.q_high and len(calib.q_high) == 6
+    test = catalog.load("test_clean")
+    batch = catalog.load("tree_test_predictions")
+    closed = batch["Open"] == 0
+    assert closed.any() and (batch.loc[closed, list(PREDICTION_COLUMNS)] == 0).all().all()
+    assert (batch.loc[~closed, "Sales"] > 0).all()
+    assert (batch["lower"] <= batch["Sales"]).all() and (batch["Sales"] <= batch["upper"]).all()
+    served = forecaster.predict(test[list(REQUEST_COLUMNS)])
+    np.testing.assert_allclose(served["Sales"].to_numpy(), batch["Sales"].to_numpy(), rtol=1e-9)
+    assert forecaster.check_fast_path(test) <= 1e-9  # numpy scoring path == sklearn Pipelines
+    one = forecaster.predict(test[list(REQUEST_COLUMNS)].iloc[[5]])
+    np.testing.assert_allclose(one.to_numpy(), served.iloc[[5]].to_numpy(), rtol=1e-6)
+    sub = pd.read_csv(workspace / "data/07_model_output/tree_submission.csv")
+    assert list(sub.columns) == ["Id", "Sales"] and len(sub) == len(test)
+    # bands widen with the horizon week as the backtest found, never narrower than week 1's
+    open_rows = test.loc[test["Open"] == 1, list(REQUEST_COLUMNS)]
+    width = (served.loc[open_rows.index, "upper"] - served.loc[open_rows.index, "lower"])
+    assert (width > 0).all()
+
+
+def test_versioned_round_trip(workspace: Path) -> None:
+    versions = sorted(p.name for p in (workspace / "data/06_models/tree_forecaster.pkl").iterdir())
+    assert len(versions) == 2
+    from kedro.io import DataCatalog
+
+    config = {"tree_forecaster": {"type": "pickle.PickleDataset", "backend": "joblib",
+                                  "filepath": str(workspace / "data/06_models/tree_forecaster.pkl"),
+                                  "versioned": True}}
+    first = DataCatalog.from_config(config, load_versions={"tree_forecaster": versions[0]})
+    newest = DataCatalog.from_config(config, load_versions={"tree_forecaster": versions[-1]})
+    older, latest = first.load("tree_forecaster"), newest.load("tree_forecaster")
+    assert older.metadata["trained_at"] <= latest.metadata["trained_at"]
+    for key in ("name", "trained_at", "train_start", "train_end", "metrics", "interval_level",
+                "feature_names", "coverage", "backtest"):
+        assert key in latest.metadata
+    doc = _latest_json(workspace, "tree_model_metrics")
+    assert doc["backtest"]["mean_rmspe"] == pytest.approx(latest.metadata["metrics"]["rmspe"])

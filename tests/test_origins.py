@@ -1,0 +1,106 @@
+"""The origin frame and the backtest folds are honest: nothing at or after an origin reaches
+the features or the forecast of that origin; and the holiday rules learnt from two years of
+history put movable holidays on the right dates."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from rossmann_kedro.features import FEATURE_NAMES, FeatureContext
+from rossmann_kedro.features.calendar import _learn_holiday_keys, rule_holidays, to_day_numbers
+from rossmann_kedro.features.origins import build_origin_frame, forecast_origins
+from rossmann_kedro.pipelines.backtest.nodes import run_backtest
+
+CONTEXT = {"holiday_cap_days": 30, "yearly_cap_days": 60, "promo_cap_days": 14,
+           "recent_weeks": 13, "calendar_margin_days": 400, "calendar_horizon_days": 1100,
+           "reopen_gap_days": 7, "reopen_cap_days": 365, "horizon_cap_days": 100}
+TINY_XGB = {"n_estimators": 20, "max_depth": 4, "learning_rate": 0.3, "tree_method": "hist",
+            "n_jobs": 1, "random_state": 0}
+TREE = {"drop_outliers": False, "log_every": 0, "origin_row_fraction": 1.0, "candidates": {
+    "xgboost": {"family": "xgboost", "features": "all", "training": "origins",
+                "params": TINY_XGB},
+    "xgboost_v1": {"family": "xgboost", "features": "legacy", "training": "one_window",
+                   "params": TINY_XGB}}}
+
+
+@pytest.fixture(scope="module")
+def tables(small_raw_tables):
+    from rossmann_kedro.pipelines.data_processing import nodes as dp
+
+    sales = dp.validate_train(small_raw_tables["train"]).assign(SalesOutlier=False)
+    stores = dp.fill_store_missing(dp.validate_store(small_raw_tables["store"]),
+                                   {"competition_distance_fill": 100000})
+    return sales.sort_values(["Date", "Store"]).reset_index(drop=True), stores
+
+
+def _altered_after(sales: pd.DataFrame, origin: pd.Timestamp) -> pd.DataFrame:
+    """Every row at or after `origin` changed: sales, customers, openings."""
+    out = sales.copy()
+    late = out["Date"] >= origin
+    out.loc[late, "Sales"] = out.loc[late, "Sales"] * 3 + 7
+    out.loc[late, "Customers"] = out.loc[late, "Customers"] * 2 + 1
+    far = out["Date"] >= origin + pd.Timedelta(days=42)
+    out.loc[far, "Open"] = 0
+    return out
+
+
+def test_a_fold_never_sees_rows_at_or_after_its_origin(tables) -> None:
+    sales, stores = tables
+    origins = forecast_origins(sales["Date"], 42, 42, 182)
+    fold = origins[-2]
+    altered = _altered_after(sales, fold)
+    clean_frame = build_origin_frame(sales, stores, origins, 42, CONTEXT)
+    alt_frame = build_origin_frame(altered, stores, origins, 42, CONTEXT)
+    upto = pd.to_datetime(clean_frame["origin"]) <= fold
+    feats = list(FEATURE_NAMES)
+    # features of every row of origins up to the fold: identical (targets of the fold differ)
+    pd.testing.assert_frame_equal(clean_frame.loc[upto, feats].reset_index(drop=True),
+                                  alt_frame.loc[upto, feats].reset_index(drop=True))
+    assert not clean_frame.loc[~upto, "Sales"].equals(alt_frame.loc[~upto, "Sales"])
+    # and the fold's forecasts, from models fitted before it, do not move either
+    params = {"max_stores": None, "seed": 0, "models": ["seasonal_naive", "xgboost",
+                                                        "xgboost_v1"],
+              "n_folds": 2, "naive_weeks": 8}
+    fe = {"context": CONTEXT}
+    a = run_backtest(clean_frame.loc[upto], sales, stores, fe, TREE, {}, params)
+    b = run_backtest(alt_frame.loc[upto], altered, stores, fe, TREE, {}, params)
+    last = a["fold"] == a["fold"].max()
+    assert pd.to_datetime(a.loc[last, "origin"]).eq(fold).all()
+    for model in ("seasonal_naive", "xgboost", "xgboost_v1"):
+        np.testing.assert_array_equal(a.loc[last, model].to_numpy(), b.loc[last, model].to_numpy())
+    # the planted change is visible to a model that is allowed to see it: the altered targets
+    assert (b.loc[last, "Sales"].to_numpy() != a.loc[last, "Sales"].to_numpy()).any()
+
+
+def test_origin_features_know_only_the_past(tables) -> None:
+    sales, stores = tables
+    origin = pd.Timestamp(sales["Date"].max()) - pd.Timedelta(days=60)
+    ctx = FeatureContext.fit(sales.loc[sales["Date"] < origin], stores,
+                             train_end=origin - pd.Timedelta(days=1), params=CONTEXT)
+    rows = sales.loc[(sales["Date"] >= origin) & (sales["Open"] == 1)].head(50)
+    from rossmann_kedro.features import build_features
+
+    X = build_features(rows, ctx)
+    ahead = (rows["Date"] - (origin - pd.Timedelta(days=1))).dt.days.to_numpy()
+    np.testing.assert_array_equal(X["horizon_days"].to_numpy(), np.minimum(ahead, 100))
+    assert X["last_year_known"].eq(1).mean() > 0.9     # a year of history exists
+    assert np.isfinite(X.to_numpy()).all()
+
+
+def test_movable_holidays_learnt_from_two_years_land_on_their_dates() -> None:
+    # Ascension (Easter + 39) and Whit Monday (Easter + 50), and 1 May, in 2013 and 2014 only
+    days, codes = [], []
+    for year in (2013, 2014):
+        span = pd.date_range(f"{year}-03-01", f"{year}-06-30")
+        easter = pd.Timestamp({2013: "2013-03-31", 2014: "2014-04-20"}[year])
+        hol = {easter + pd.Timedelta(days=39), easter + pd.Timedelta(days=50),
+               pd.Timestamp(f"{year}-05-01")}
+        days.append(to_day_numbers(pd.Series(span)))
+        codes.append(np.array([1 if d in hol else 0 for d in span], dtype=np.int8))
+    fixed, easter_keys = _learn_holiday_keys(np.concatenate(days), np.concatenate(codes))
+    assert set(easter_keys) == {39, 50} and set(fixed) == {(5, 1)}
+    may_june_2015 = pd.date_range("2015-04-20", "2015-06-30")
+    got = rule_holidays(to_day_numbers(pd.Series(may_june_2015)), fixed, easter_keys)
+    assert set(may_june_2015[got > 0].strftime("%m-%d")) == {"05-01", "05-14", "05-25"}
