@@ -99,7 +99,7 @@ def build_test_features(test_clean: pd.DataFrame, context: FeatureContext) -> pd
 
 
 def build_origin_frame(sales_with_store: pd.DataFrame, stores_clean: pd.DataFrame,
-                       params: dict[str, Any]) -> pd.DataFrame:
+                       params: FeatureEngineeringConfig) -> pd.DataFrame:
     """Every open day from the first origin on, with the features a server would have computed
     at the forecast origin up to `horizon_days` before it (see `rossmann_kedro.features.origins`)."""
     cfg = params["origins"]
