@@ -126,8 +126,9 @@ class LSTMConfig(Config):
 def network_settings(config: LSTMConfig | Mapping[str, Any]) -> dict[str, Any]:
     """The `LSTMConfig` fields of `config` as plain values, validated (a subclass instance, such
     as the pipeline's config, or a mapping with exactly these keys)."""
-    if not isinstance(config, LSTMConfig):
-        config = LSTMConfig.model_validate(dict(config))
+    if not isinstance(config, LSTMConfig):  # e.g. the raw `lstm_model:` block (pipeline keys too)
+        config = LSTMConfig.model_validate(
+            {k: v for k, v in dict(config).items() if k in LSTMConfig.model_fields})
     dumped = config.model_dump(mode="json")
     return {k: dumped[k] for k in LSTMConfig.model_fields}
 
