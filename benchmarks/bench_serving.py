@@ -457,6 +457,9 @@ def run_setting(args: argparse.Namespace, ws: Path, models: list[str], sustained
             print(f"[{model}] REST overhead over gRPC: p50 {1e3 * (np.median(r) - np.median(g)):.3f} ms")
             bench_batch(target, url, mrows, args.batch_reps, ws, model)
         for model in sustained:
+            # the batch calls above queued ~10^5 log records: let the writer finish them, so the
+            # sustained run measures steady single-row serving, not that backlog
+            wait_log_idle(f"http://127.0.0.1:{metrics_port}/metrics")
             print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
             cpu0 = cpu_seconds(server.pid), time.perf_counter()
             lat, ok, errors, elapsed = sustained_run(target, requests[model], args.duration,
@@ -485,6 +488,18 @@ def run_setting(args: argparse.Namespace, ws: Path, models: list[str], sustained
             procs.stop(gateway)
         procs.stop(server)
     return out
+
+
+def wait_log_idle(url: str, timeout: float = 300) -> None:
+    """Until the written-records counter stays put for 2 s (the writer's queue is empty)."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        now = scrape_log_counts(url).get("written")
+        if now == last:
+            return
+        last = now
+        time.sleep(2)
 
 
 def scrape_log_counts(url: str) -> dict[str, float]:

@@ -10,7 +10,13 @@ import warnings
 from pathlib import Path
 
 from grpc_server import client
-from grpc_server.security import AUTH_TOKEN_ENV, GRPC_TOKEN_ENV, TLSFiles, read_token
+from grpc_server.security import (
+    AUTH_TOKEN_ENV,
+    GRPC_TOKEN_ENV,
+    add_grpc_client_arguments,
+    read_token,
+    tls_files,
+)
 
 
 def _project_root_default() -> Path:
@@ -77,13 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="SIGTERM: time in-flight requests get to finish (default 30)")
     g.add_argument("--access-log", action="store_true", help="log every request")
     _security_arguments(g, "HTTPS")
-    g.add_argument("--grpc-tls-ca", type=Path, default=None,
-                   help="talk TLS to the gRPC server, verifying it with this CA (PEM)")
-    g.add_argument("--grpc-tls-cert", type=Path, default=None,
-                   help="client certificate (PEM) for a gRPC server that requires mutual TLS")
-    g.add_argument("--grpc-tls-key", type=Path, default=None, help="its private key (PEM)")
-    g.add_argument("--grpc-token-file", type=Path, default=None,
-                   help=f"bearer token to send to the gRPC server (default: ${GRPC_TOKEN_ENV})")
+    add_grpc_client_arguments(g, prefix="grpc-")
 
     c = sub.add_parser("client", help="call a running gRPC server",
                        description="Predict a test.csv-format file, or print model info/health.")
@@ -105,10 +105,6 @@ def _security_arguments(parser: argparse.ArgumentParser, tls_kind: str) -> None:
                         help="allow a non-loopback --host with neither TLS nor a token")
 
 
-def _tls(cert: Path | None, key: Path | None, ca: Path | None = None) -> TLSFiles | None:
-    return TLSFiles(cert, key, ca) if cert or key or ca else None
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "client":
@@ -128,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
             (args.project_path or _project_root_default()).resolve(), host=args.host,
             port=args.port, env=args.env, threads=args.threads, log_level=args.log_level,
             processes=args.processes,
-            tls=_tls(args.tls_cert, args.tls_key, args.tls_client_ca), auth_token=auth_token,
+            tls=tls_files(args.tls_cert, args.tls_key, args.tls_client_ca),
+            auth_token=auth_token,
             insecure=args.insecure,
             max_batch_rows=args.max_batch_rows, reload_poll_seconds=args.reload_poll_seconds,
             grace_seconds=args.grace_seconds, coalesce_max_rows=args.coalesce_max_rows,
@@ -140,8 +137,9 @@ def main(argv: list[str] | None = None) -> int:
         args.host, args.port, args.grpc_target, timeout=args.timeout,
         access_log=args.access_log, log_level=args.log_level.lower(),
         max_body_mb=args.max_body_mb, grace_seconds=args.grace_seconds,
-        tls=_tls(args.tls_cert, args.tls_key), auth_token=auth_token, insecure=args.insecure,
-        grpc_tls=_tls(args.grpc_tls_cert, args.grpc_tls_key, args.grpc_tls_ca),
+        tls=tls_files(args.tls_cert, args.tls_key, None), auth_token=auth_token,
+        insecure=args.insecure,
+        grpc_tls=tls_files(args.grpc_tls_cert, args.grpc_tls_key, args.grpc_tls_ca),
         grpc_token=read_token(args.grpc_token_file, GRPC_TOKEN_ENV),
     )
 

@@ -19,9 +19,11 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_server.security import (
     GRPC_TOKEN_ENV,
     TLSFiles,
+    add_grpc_client_arguments,
     bearer_metadata,
     channel_credentials,
     read_token,
+    tls_files,
 )
 from rossmann.v1 import forecast_pb2, forecast_pb2_grpc
 
@@ -157,13 +159,7 @@ class ForecastClient:
 def _connection_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--target", default=DEFAULT_TARGET, help="gRPC server host:port")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds per call")
-    parser.add_argument("--tls-ca", type=Path, default=None,
-                        help="use TLS, verifying the server with this CA (PEM)")
-    parser.add_argument("--tls-cert", type=Path, default=None,
-                        help="client certificate (PEM) for mutual TLS")
-    parser.add_argument("--tls-key", type=Path, default=None, help="its private key (PEM)")
-    parser.add_argument("--token-file", type=Path, default=None,
-                        help=f"bearer token to send (default: ${GRPC_TOKEN_ENV} if set)")
+    add_grpc_client_arguments(parser)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -206,8 +202,7 @@ def single_row(args: argparse.Namespace) -> pd.DataFrame:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        tls = (TLSFiles(args.tls_cert, args.tls_key, args.tls_ca)
-               if args.tls_ca or args.tls_cert or args.tls_key else None)
+        tls = tls_files(args.tls_cert, args.tls_key, args.tls_ca)
         token = read_token(args.token_file, GRPC_TOKEN_ENV)
         with ForecastClient(args.target, timeout=args.timeout, tls=tls, token=token) as client:
             if args.action == "predict":

@@ -60,6 +60,8 @@ class PredictionLogWriter:
         self.flush_seconds = flush_seconds
         self.writer_id = writer_id or f"{socket.gethostname()}-{os.getpid()}"
         self._queue: queue.Queue = queue.Queue(maxsize=max_queued_requests)
+        self._wake = threading.Event()  # cuts the flush wait short: close, flush, half full
+        self._wake_at = max_queued_requests // 2
         self._failing = False
         self.written = self.dropped = self.failed = 0  # records, also in the metrics
         self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
@@ -76,6 +78,9 @@ class PredictionLogWriter:
             n = len(values)
             self.dropped += n
             self.metrics.log_dropped.inc(n)
+            return
+        if self._queue.qsize() > self._wake_at:
+            self._wake.set()  # half full: write now rather than at the next flush
 
     def close(self, timeout: float = 10.0) -> None:
         """Write what is queued, then stop the thread."""
@@ -85,20 +90,26 @@ class PredictionLogWriter:
             logger.error("Prediction log: queue still full at shutdown; %d requests not written",
                          self._queue.qsize())
             return
+        self._wake.set()
         self._thread.join(timeout)
 
     def flush(self, timeout: float = 30.0) -> None:
         """Block until everything queued so far is written (or has failed)."""
         done = threading.Event()
         self._queue.put(done, timeout=timeout)
+        self._wake.set()
         done.wait(timeout)
 
     # ---- writer thread ------------------------------------------------------------------
     def _run(self) -> None:
         while True:
-            first = self._queue.get()
-            batch = [first]
-            while len(batch) < 5000:
+            batch = [self._queue.get()]
+            # Collect for up to flush_seconds: one write per interval, whatever the request
+            # rate (a write has a fixed cost of a few ms; per record it is a few microseconds).
+            if self.flush_seconds > 0 and isinstance(batch[0], _Item):
+                self._wake.wait(self.flush_seconds)
+            self._wake.clear()
+            while True:
                 try:
                     batch.append(self._queue.get_nowait())
                 except queue.Empty:
@@ -111,9 +122,6 @@ class PredictionLogWriter:
                     b.set()
             if any(b is _STOP for b in batch):
                 return
-            if len(batch) == 1 and self.flush_seconds > 0:
-                # low traffic: wait a little so that the next write appends more than one record
-                time.sleep(min(self.flush_seconds, 0.05))
 
     def _write(self, items: list[_Item]) -> None:
         n = sum(len(i.values) for i in items)

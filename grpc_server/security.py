@@ -41,6 +41,25 @@ def read_token(path: Path | None, env: str) -> str | None:
     return os.environ.get(env) or None
 
 
+def add_grpc_client_arguments(parser: Any, prefix: str = "") -> None:
+    """Options of a gRPC client (the gateway with prefix "grpc-", the CLI client without): TLS
+    towards the server, a client certificate for mutual TLS, the bearer token to send."""
+    parser.add_argument(f"--{prefix}tls-ca", type=Path, default=None,
+                        help="talk TLS to the gRPC server, verifying it with this CA (PEM)")
+    parser.add_argument(f"--{prefix}tls-cert", type=Path, default=None,
+                        help="client certificate (PEM) for a server that requires mutual TLS")
+    parser.add_argument(f"--{prefix}tls-key", type=Path, default=None,
+                        help="its private key (PEM)")
+    parser.add_argument(f"--{prefix}token-file", type=Path, default=None,
+                        help=f"bearer token to send to the gRPC server (default: "
+                        f"${GRPC_TOKEN_ENV} if set)")
+
+
+def tls_files(cert: Path | None, key: Path | None, ca: Path | None) -> TLSFiles | None:
+    """TLSFiles from command-line options, or None (plaintext) when none is given."""
+    return TLSFiles(cert, key, ca) if cert or key or ca else None
+
+
 def is_loopback(host: str) -> bool:
     if host in ("localhost", "ip6-localhost"):
         return True

@@ -37,6 +37,8 @@ HOOKS = (ParameterCheckHook(), MissingInputsHook(), DaskClusterHook(), TrackingH
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
+    # env parameters (conf/dask, conf/local) deep-merge into base: an env overrides single keys
+    "merge_strategy": {"parameters": "soft"},
     # "config_patterns": {
     #     "spark" : ["spark*/"],
     #     "parameters": ["parameters*", "parameters*/**", "**/parameters*"],

@@ -21,6 +21,17 @@ import pandas as pd
 logger = logging.getLogger(__name__)
 
 
+def store_scales(stores: np.ndarray, log_residuals: np.ndarray,
+                 shrinkage: float) -> tuple[float, dict[int, float]]:
+    """(global scale, per-store scale): mean absolute deviation from the median residual, each
+    store's shrunk toward the global one with `shrinkage` pseudo-rows."""
+    abs_dev = np.abs(log_residuals - np.median(log_residuals))
+    global_scale = float(np.mean(abs_dev)) or 1e-6
+    per = pd.DataFrame({"s": stores, "a": abs_dev}).groupby("s")["a"].agg(["sum", "count"])
+    scale = (per["sum"] + shrinkage * global_scale) / (per["count"] + shrinkage)
+    return global_scale, {int(s): float(v) for s, v in scale.items()}
+
+
 @dataclass
 class ConformalLogInterval:
     """Fitted calibration: per-store scales and the normalised-residual quantiles."""
@@ -39,12 +50,7 @@ class ConformalLogInterval:
         r = np.asarray(log_residuals, dtype=np.float64)
         if len(r) < 10:
             raise ValueError(f"need at least 10 calibration residuals, got {len(r)}")
-        abs_dev = np.abs(r - np.median(r))
-        self.global_scale = float(np.mean(abs_dev)) or 1e-6
-        per = pd.DataFrame({"s": stores, "a": abs_dev}).groupby("s")["a"].agg(["sum", "count"])
-        k = self.shrinkage
-        scale = (per["sum"] + k * self.global_scale) / (per["count"] + k)
-        self.scale_by_store = {int(s): float(v) for s, v in scale.items()}
+        self.global_scale, self.scale_by_store = store_scales(stores, r, self.shrinkage)
         self._keys = None
         z = r / self._scales(stores)
         n = len(z)
@@ -56,7 +62,7 @@ class ConformalLogInterval:
         self.q_high = float(np.quantile(z, hi_q))
         self.n_calibration = n
         logger.info("Conformal %.0f%% intervals: %d residuals, %d stores, global scale %.4f, "
-                    "normalised quantiles [%.3f, %.3f]", 100 * self.level, n, len(per),
+                    "normalised quantiles [%.3f, %.3f]", 100 * self.level, n, len(self.scale_by_store),
                     self.global_scale, self.q_low, self.q_high)
         return self
 
@@ -141,12 +147,7 @@ class HorizonConformalInterval:
         r = np.asarray(log_residuals, dtype=np.float64)
         if len(r) < 10 or not np.isfinite(r).all():
             raise ValueError(f"need at least 10 finite residuals, got {len(r)}")
-        abs_dev = np.abs(r - np.median(r))
-        self.global_scale = float(np.mean(abs_dev)) or 1e-6
-        per = pd.DataFrame({"s": stores, "a": abs_dev}).groupby("s")["a"].agg(["sum", "count"])
-        k = self.shrinkage
-        scale = (per["sum"] + k * self.global_scale) / (per["count"] + k)
-        self.scale_by_store = {int(s): float(v) for s, v in scale.items()}
+        self.global_scale, self.scale_by_store = store_scales(stores, r, self.shrinkage)
         self._keys = None
         z = r / self._scales(stores)
         band = self.band_of(horizon)
@@ -169,7 +170,8 @@ class HorizonConformalInterval:
             self.q_high.append(float(np.quantile(zb, hi_q)))
             self.n_per_band.append(int(n))
         logger.info("Horizon conformal %.0f%% intervals: %d residuals, %d stores, %d bands of %d "
-                    "days, normalised quantiles %s", 100 * self.level, len(r), len(per),
+                    "days, normalised quantiles %s", 100 * self.level, len(r),
+                    len(self.scale_by_store),
                     len(self.q_low), self.band_days,
                     [f"[{a:.2f}, {b:.2f}]" for a, b in zip(self.q_low, self.q_high, strict=False)])
         return self
