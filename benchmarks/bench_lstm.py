@@ -70,6 +70,10 @@ def main() -> None:
         t = time.perf_counter()
         run_pipeline(ws, "data_processing")
         print(f"data_processing: {time.perf_counter() - t:.1f} s")
+    if not (ws / "data" / "04_feature" / "feature_context.pkl").is_file():
+        t = time.perf_counter()
+        run_pipeline(ws, "feature_engineering")  # the LSTM uses its contexts
+        print(f"feature_engineering: {time.perf_counter() - t:.1f} s")
 
     t = time.perf_counter()
     run_pipeline(ws, "lstm_model", params=_param_overrides(args.param))

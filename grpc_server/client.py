@@ -164,9 +164,19 @@ def _connection_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", required=True)
-    p = sub.add_parser("predict", help="forecast the rows of a test.csv-format file")
+    p = sub.add_parser("predict", help="forecast the rows of a test.csv-format file, or one row",
+                       description="Forecast a test.csv-format file (--csv) or a single store-day "
+                       "(--store and --date, plus --promo/--state-holiday/--school-holiday/--closed).")
     _connection_arguments(p)
-    p.add_argument("--csv", required=True, type=Path, help="Kaggle test.csv format (.csv/.csv.gz)")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--csv", type=Path, help="Kaggle test.csv format (.csv/.csv.gz)")
+    source.add_argument("--store", type=int, help="one row: the store id")
+    p.add_argument("--date", help="one row: the day, YYYY-MM-DD")
+    p.add_argument("--promo", action="store_true", help="one row: a promo day")
+    p.add_argument("--state-holiday", default="0", choices=["0", "a", "b", "c"],
+                   help="one row: state holiday code (0 = none)")
+    p.add_argument("--school-holiday", action="store_true", help="one row: a school holiday")
+    p.add_argument("--closed", action="store_true", help="one row: the store is closed")
     p.add_argument("--model", default="tree")
     p.add_argument("--version", default="", help="catalog version; default: latest loaded")
     p.add_argument("--out", type=Path, help="write predictions CSV here (default: stdout)")
@@ -179,13 +189,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     _connection_arguments(sub.add_parser("health", help="print the grpc.health.v1 status"))
 
 
+def single_row(args: argparse.Namespace) -> pd.DataFrame:
+    """The one store-day of `predict --store ... --date ...` as a Kaggle-format frame."""
+    if args.date is None:
+        raise ValueError("--store needs --date YYYY-MM-DD")
+    return pd.DataFrame([{
+        "Id": 1, "Store": args.store, "Date": args.date, "Open": 0 if args.closed else 1,
+        "Promo": int(args.promo), "StateHoliday": args.state_holiday,
+        "SchoolHoliday": int(args.school_holiday),
+    }])
+
+
 def run(args: argparse.Namespace) -> int:
     try:
         tls = tls_files(args.tls_cert, args.tls_key, args.tls_ca)
         token = read_token(args.token_file, GRPC_TOKEN_ENV)
         with ForecastClient(args.target, timeout=args.timeout, tls=tls, token=token) as client:
             if args.action == "predict":
-                preds = client.predict(read_kaggle_csv(args.csv), model=args.model,
+                rows = read_kaggle_csv(args.csv) if args.csv else single_row(args)
+                preds = client.predict(rows, model=args.model,
                                        version=args.version, batch_size=args.batch_size)
                 if args.submission:
                     preds = preds[["Id", "Sales"]]

@@ -74,22 +74,41 @@ class _ModelState:
 
 
 def load_project_catalog(project_path: Path, env: str | None = None) -> tuple[Any, dict[str, Any]]:
-    """Build the Kedro catalog and parameters of the project at `project_path` (Kedro 1.x API:
-    bootstrap the project, then a session's context), exactly as `kedro run` would see them."""
-    from kedro.framework.session import KedroSession
+    """The Kedro catalog and raw parameters of the project at `project_path`, from the project's
+    own settings (config loader class and arguments, conf source, catalog class), as `kedro run`
+    builds them, with public Kedro APIs only. No session: serving runs no pipeline, so no
+    pipeline code is imported and no run hooks fire."""
+    from kedro.config import MissingConfigException
+    from kedro.framework.project import settings
     from kedro.framework.startup import bootstrap_project
 
     project_path = Path(project_path).resolve()
     bootstrap_project(project_path)
-    with KedroSession.create(project_path=project_path, env=env) as session:
-        context = session.load_context()
-        # Kedro 1.7 validates typed parameters against every registered pipeline when the
-        # catalog is built, importing all pipeline modules. Serving runs no pipeline: scope the
-        # validation to none (as `session.run` scopes it to the pipelines it runs), so the
-        # server does not depend on pipeline code it never executes.
-        if hasattr(context, "_pipelines_to_validate"):
-            context._pipelines_to_validate = []
-        return context.catalog, dict(context.params)
+    loader = settings.CONFIG_LOADER_CLASS(
+        conf_source=str(project_path / settings.CONF_SOURCE), env=env,
+        **settings.CONFIG_LOADER_ARGS,
+    )
+    try:
+        credentials = loader["credentials"]
+    except MissingConfigException:
+        credentials = {}
+    catalog = settings.DATA_CATALOG_CLASS.from_config(
+        catalog=_absolute_filepaths(loader["catalog"], project_path), credentials=credentials)
+    return catalog, dict(loader["parameters"])
+
+
+def _absolute_filepaths(conf: dict[str, Any], root: Path) -> dict[str, Any]:
+    """`conf` with relative local paths (`filepath`, `path`, `filename`, at any depth) anchored
+    at the project root, as `kedro run` does, so the server works from any directory."""
+    out: dict[str, Any] = {}
+    for key, value in conf.items():
+        if isinstance(value, dict):
+            value = _absolute_filepaths(value, root)
+        elif (key in ("filepath", "path", "filename") and isinstance(value, str)
+              and "://" not in value and not Path(value).is_absolute()):
+            value = (root / value).as_posix()
+        out[key] = value
+    return out
 
 
 # Days after the end of training a new version must forecast for every store before it may

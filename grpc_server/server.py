@@ -19,7 +19,7 @@ from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 
 from grpc_server import metrics as prom
 from grpc_server.prediction_log import PredictionLogWriter
-from grpc_server.registry import DEFAULT_MODELS, ModelRegistry, load_project_catalog
+from grpc_server.registry import ModelRegistry, load_project_catalog
 from grpc_server.security import (
     TLSFiles,
     TokenAuthInterceptor,
@@ -37,30 +37,37 @@ SERVICE_NAME = forecast_pb2.DESCRIPTOR.services_by_name["ForecastService"].full_
 
 @dataclass(frozen=True)
 class ServingConfig:
-    """`serving:` in conf/base/parameters_serving.yml; CLI flags override single fields."""
+    """`serving:` in conf/base/parameters_serving.yml, the one owner of these values (no defaults
+    here); CLI flags override single fields."""
 
-    models: dict[str, str] | None = None
-    default_model: str = "tree"
-    max_batch_rows: int = 100_000
-    coalesce_max_rows: int = 64
-    reload_poll_seconds: float = 2.0
-    pinned_versions_cached: int = 4
-    grace_seconds: float = 10.0
-    drain_linger_seconds: float = 1.0
-    max_message_mb: int = 64
-    future_version_tolerance_seconds: float = 3600.0
-    max_concurrent_rpcs: int = 256
-    max_reflection_streams: int = 4
-    max_connection_age_seconds: float = 300.0
-    max_forecast_days: int = 100
-    metrics_port: int = 9464
-    prediction_log: bool = True
-    prediction_log_max_queued_requests: int = 10_000
+    models: dict[str, str]
+    default_model: str
+    max_batch_rows: int
+    coalesce_max_rows: int
+    reload_poll_seconds: float
+    pinned_versions_cached: int
+    grace_seconds: float
+    drain_linger_seconds: float
+    max_message_mb: int
+    future_version_tolerance_seconds: float
+    max_concurrent_rpcs: int
+    max_reflection_streams: int
+    max_connection_age_seconds: float
+    max_forecast_days: int
+    metrics_port: int
+    prediction_log: bool
+    prediction_log_max_queued_requests: int
 
     @classmethod
     def from_params(cls, params: dict[str, Any], **overrides: Any) -> ServingConfig:
+        """Strict: `serving:` must set exactly the fields; an unknown or missing key is named."""
         known = {f.name for f in fields(cls)}
-        values = {k: v for k, v in (params.get("serving") or {}).items() if k in known}
+        values = dict(params["serving"])
+        unknown, missing = sorted(set(values) - known), sorted(known - set(values))
+        if unknown or missing:
+            raise ValueError(f"parameters 'serving' (conf/base/parameters_serving.yml): unknown "
+                             f"keys {unknown}, missing keys {missing} (a `serving:` block in "
+                             "conf/<env> replaces the base one whole: repeat every key)")
         config = cls(**values)
         return replace(config, **{k: v for k, v in overrides.items() if v is not None})
 
@@ -279,7 +286,7 @@ def serve(
     configure_logging(log_level)
     config = ServingConfig.from_params(params, **overrides)
     registry = ModelRegistry(
-        catalog, models=config.models or DEFAULT_MODELS, default_model=config.default_model,
+        catalog, models=config.models, default_model=config.default_model,
         poll_interval=config.reload_poll_seconds,
         pinned_cache_size=config.pinned_versions_cached,
         future_version_tolerance_seconds=config.future_version_tolerance_seconds,

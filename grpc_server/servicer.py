@@ -5,7 +5,6 @@ process down or leave state behind."""
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -28,6 +27,7 @@ from grpc_server.registry import LoadedModel, ModelRegistry
 from grpc_server.store_data import StoreData
 from grpc_server.store_forecast import forecast_store, list_stores
 from rossmann.v1 import forecast_pb2, forecast_pb2_grpc
+from rossmann_kedro.forecaster import RowError
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ def predict(
         # a bad 0/1 value, ...) are request problems: INVALID_ARGUMENT, and the server serves on.
         logger.warning("model %s %s refused %d rows: %s", loaded.name, loaded.version,
                        len(converted.dates), exc)
-        raise InvalidArgument(model_refusal(loaded.name, loaded.version, str(exc))) from exc
+        raise InvalidArgument(model_refusal(loaded.name, loaded.version, exc)) from exc
     if on_predicted is None:
         return predictions_to_response(loaded.name, loaded.version, converted, predicted)
     if isinstance(predicted, pd.DataFrame):
@@ -74,22 +74,21 @@ def predict(
     return response
 
 
-# Forecaster messages start "row 3: Date ..." or "row 3: column 'Promo' = ..." (Kaggle names).
-_MODEL_ROW_ERROR = re.compile(r"^row (\d+): (?:column )?'?([A-Za-z]+)'?")
+# RowError.field (Kaggle column names, the Forecaster contract) -> StoreDay field.
 _PROTO_FIELD = {
     "Store": "store", "Date": "date", "DayOfWeek": "day_of_week", "Open": "open",
     "Promo": "promo", "StateHoliday": "state_holiday", "SchoolHoliday": "school_holiday",
 }
 
 
-def model_refusal(model: str, version: str, message: str) -> str:
-    """The model's ValueError message in the server's own `rows[i].field: ...` form when it names
-    a row and a request column (the frame the model saw is in request order), else as is."""
-    match = _MODEL_ROW_ERROR.match(message)
-    if match and match.group(2) in _PROTO_FIELD:
-        where = f"rows[{match.group(1)}].{_PROTO_FIELD[match.group(2)]}"
-        return f"{where}: model {model!r} ({version}) cannot forecast this row: {message}"
-    return f"rows: model {model!r} ({version}) cannot forecast them: {message}"
+def model_refusal(model: str, version: str, exc: ValueError) -> str:
+    """The model's refusal in the server's own `rows[i].field: ...` form: a `RowError` names the
+    row (the frame the model saw is in request order) and the column; other ValueErrors concern
+    the request as a whole."""
+    if isinstance(exc, RowError):
+        where = f"rows[{exc.row}].{_PROTO_FIELD.get(exc.field, exc.field)}"
+        return f"{where}: model {model!r} ({version}) cannot forecast this row: {exc}"
+    return f"rows: model {model!r} ({version}) cannot forecast them: {exc}"
 
 
 def info_to_proto(info: dict[str, Any]) -> forecast_pb2.ModelInfo:

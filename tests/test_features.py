@@ -18,6 +18,17 @@ from rossmann_kedro.features import (
 from rossmann_kedro.features import calendar as cal
 from rossmann_kedro.pipelines.data_processing import nodes as dp
 from rossmann_kedro.synthetic import generate_with_truth
+from rossmann_kedro.workspace import PROJECT_ROOT
+
+
+def _context_settings() -> dict:
+    """feature_engineering.context from the project's YAML (the one owner of these values)."""
+    from rossmann_kedro.config import load_parameters
+
+    return load_parameters(PROJECT_ROOT)["feature_engineering"]["context"]
+
+
+CONTEXT = _context_settings()
 
 PARAMS = {"data_processing": {"store_fill": {"competition_distance_fill": 100000},
                               "outliers": {"threshold": 5.0, "action": "flag"}}}
@@ -47,7 +58,7 @@ def cutoff(tables) -> pd.Timestamp:
 @pytest.fixture(scope="module")
 def context(tables, cutoff) -> FeatureContext:
     return FeatureContext.fit(tables["sales"], tables["stores"], calendar_rows=tables["test"],
-                              train_end=cutoff)
+                              train_end=cutoff, params=CONTEXT)
 
 
 def _request_rows(df: pd.DataFrame) -> pd.DataFrame:
@@ -95,7 +106,7 @@ def test_feature_matrix_and_its_per_context_tables(tables, context, cutoff) -> N
     assert X["days_until_easter"].tolist() == until.tolist()
     assert X["days_since_easter"].tolist() == since.tolist()
     short = FeatureContext.fit(tables["sales"], tables["stores"], calendar_rows=tables["test"],
-                               train_end=cutoff, params={"yearly_cap_days": 5})
+                               train_end=cutoff, params={**CONTEXT, "yearly_cap_days": 5})
     capped = build_features(rows, short)["days_until_easter"]
     assert capped.tolist() == np.minimum(until, 5).tolist() and capped.max() == 5
     assert build_features(rows, context)["days_until_easter"].max() > 5  # not the other's table
@@ -106,14 +117,15 @@ def test_features_of_day_d_ignore_everything_after_d(tables, cutoff) -> None:
     the batch rows after day D, leaves the features of day D unchanged."""
     sales = tables["sales"]
     d = cutoff + pd.Timedelta(days=10)
-    ctx = FeatureContext.fit(sales, tables["stores"], calendar_rows=tables["test"], train_end=cutoff)
+    ctx = FeatureContext.fit(sales, tables["stores"], calendar_rows=tables["test"], train_end=cutoff,
+                             params=CONTEXT)
     altered = sales.copy()
     after = altered["Date"] > cutoff
     rng = np.random.default_rng(3)
     altered.loc[after, "Sales"] = rng.integers(1, 50_000, after.sum())
     altered.loc[after, "Customers"] = rng.integers(1, 5_000, after.sum())
     ctx_altered = FeatureContext.fit(altered, tables["stores"], calendar_rows=tables["test"],
-                                     train_end=cutoff)
+                                     train_end=cutoff, params=CONTEXT)
     batch = _request_rows(sales.loc[sales["Date"] >= d])
     day_d = batch["Date"] == d
     changed_batch = batch.copy()
@@ -127,7 +139,8 @@ def test_features_of_day_d_ignore_everything_after_d(tables, cutoff) -> None:
     # and the sales statistics are those of the window only: truncating the history at the
     # cutoff gives the same statistics
     ctx_truncated = FeatureContext.fit(sales.loc[~after], tables["stores"],
-                                       calendar_rows=tables["test"], train_end=cutoff)
+                                       calendar_rows=tables["test"], train_end=cutoff,
+                                       params=CONTEXT)
     for key in ("store_mean_log_sales", "store_mean_sales", "store_recent_log_delta"):
         np.testing.assert_allclose(ctx.store[key], ctx_truncated.store[key])
     np.testing.assert_allclose(ctx.cell["cell_mean_sales"], ctx_truncated.cell["cell_mean_sales"])

@@ -18,8 +18,6 @@ from rossmann_kedro.workspace import make_workspace
 
 pytestmark = pytest.mark.slow
 
-# Pipelines whose owner has not namespaced them yet (README: "Namespaces"); empty it then.
-NOT_YET_NAMESPACED = {"tree_model"}
 
 
 def _free_port() -> int:
@@ -91,7 +89,7 @@ def test_kedro_viz_lists_all_registered_pipelines(tmp_path: Path) -> None:
         assert {"eda_report", "eda_promo_effect_plot", "build_report"} <= names
         # every pipeline is a modular pipeline (a collapsible group named after it)
         groups = set(data["modular_pipelines"]) - {"__root__"}
-        assert expected - {"__default__"} - NOT_YET_NAMESPACED <= groups
+        assert expected - {"__default__"} <= groups
         assert data["modular_pipelines"]["eda"]["children"]
     finally:
         _stop(proc)

@@ -118,3 +118,19 @@ def test_a_bad_parameter_stops_the_run_naming_the_key(tmp_path: Path, path, valu
     block = path.rsplit(".", 1)[0]  # e.g. data_processing.outliers
     assert f"Parameter '{block}'" in str(info.value)
     assert not list((ws / "data").rglob("*.parquet"))  # stopped before any node ran
+
+
+def test_no_private_kedro_attributes_in_the_code() -> None:
+    """src/ and grpc_server/ use public Kedro APIs only (serving builds its catalog from the
+    project's settings, not from a session's private state)."""
+    import re
+
+    from rossmann_kedro.workspace import PROJECT_ROOT
+
+    private = re.compile(r"\b(context|session|catalog|settings|pipelines|loader)\._[a-z]")
+    offenders = [f"{path.relative_to(PROJECT_ROOT)}:{i}"
+                 for folder in ("src/rossmann_kedro", "grpc_server")
+                 for path in (PROJECT_ROOT / folder).rglob("*.py")
+                 for i, line in enumerate(path.read_text().splitlines(), 1)
+                 if private.search(line)]
+    assert offenders == []

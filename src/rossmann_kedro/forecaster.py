@@ -4,6 +4,7 @@ test.csv-format rows into sales with a prediction interval."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import pandas as pd
@@ -13,13 +14,32 @@ REQUEST_COLUMNS = ("Store", "DayOfWeek", "Date", "Open", "Promo", "StateHoliday"
 PREDICTION_COLUMNS = ("Sales", "lower", "upper")
 
 
+class RowError(ValueError):
+    """A row `predict` cannot forecast: `row` is its position in the frame given to `predict`,
+    `field` the request column at fault (one of `REQUEST_COLUMNS`), `reason` the explanation.
+
+    Servers map it to INVALID_ARGUMENT at `rows[row].<field>` from these attributes, never from
+    the text; the message stays readable: "row 3: Date 2016-01-01 outside ...". A ValueError, so
+    callers that catch ValueError keep working."""
+
+    def __init__(self, row: int, field: str, reason: str) -> None:
+        self.row, self.field, self.reason = int(row), field, reason
+        super().__init__(f"row {self.row}: {reason}")
+
+    def renumbered(self, positions: Sequence[int]) -> RowError:
+        """The same error for a subset of the rows: `positions[i]` is where subset row i sits in
+        the full frame."""
+        return RowError(int(positions[self.row]), self.field, self.reason)
+
+
 @runtime_checkable
 class Forecaster(Protocol):
     """What a served model must offer.
 
     `predict` takes rows with `REQUEST_COLUMNS` (Date as datetime64, Open/Promo/SchoolHoliday as
     0/1 ints, StateHoliday as one of "0", "a", "b", "c") and returns a frame with
-    `PREDICTION_COLUMNS` on the same index: closed days give 0 with a 0..0 interval.
+    `PREDICTION_COLUMNS` on the same index: closed days give 0 with a 0..0 interval. A row it
+    cannot forecast raises `RowError` (a request problem); other ValueErrors concern the frame.
     `metadata` holds at least: name, trained_at (ISO), train_start, train_end, metrics
     ({"rmspe", "rmse", "mae"} on the validation window), interval_level, feature_names.
     """

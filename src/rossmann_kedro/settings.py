@@ -6,8 +6,9 @@ https://docs.kedro.org/en/stable/configure/configuration_basics/#configuration""
 # DaskClusterHook: a Dask client for runs whose parameters have `scale:` (`--env dask`).
 from rossmann_kedro.hooks import MissingInputsHook, ParameterCheckHook
 from rossmann_kedro.scale.hooks import DaskClusterHook
+from rossmann_kedro.tracking import TrackingHook  # inert without the tracking extra
 
-HOOKS = (ParameterCheckHook(), MissingInputsHook(), DaskClusterHook())
+HOOKS = (ParameterCheckHook(), MissingInputsHook(), DaskClusterHook(), TrackingHook())
 
 # Installed plugins for which to disable hook auto-registration.
 # DISABLE_HOOKS_FOR_PLUGINS = ("kedro-viz",)

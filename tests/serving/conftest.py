@@ -66,15 +66,23 @@ def truncate_in_place(path: Path, size: int) -> None:
     os.replace(tmp, path)
 
 
+def local_serving(ws: Path, **changes: Any) -> None:
+    """conf/local `serving:` = the base block with `changes` (a local block replaces the base
+    one whole, and every serving setting is required)."""
+    import yaml
+
+    base = yaml.safe_load((ws / "conf" / "base" / "parameters_serving.yml").read_text())
+    (ws / "conf" / "local" / "parameters_serving_test.yml").write_text(
+        yaml.safe_dump({"serving": {**base["serving"], **changes}}))
+
+
 @pytest.fixture()
 def fake_workspace(tmp_path: Path) -> Path:
     """A workspace whose `tree` model is `serving_test_forecaster` (no real training)."""
     ws = make_workspace(tmp_path / "ws")
     (ws / "conf" / "base" / "catalog_serving_test.yml").write_text(FAKE_CATALOG)
-    (ws / "conf" / "local" / "parameters_serving_test.yml").write_text(
-        "serving:\n  models:\n    tree: serving_test_forecaster\n    prophet: no_such_dataset\n"
-        "  max_batch_rows: 1000\n  reload_poll_seconds: 0.2\n"
-    )
+    local_serving(ws, models={"tree": "serving_test_forecaster", "prophet": "no_such_dataset"},
+                  max_batch_rows=1000, reload_poll_seconds=0.2)
     return ws
 
 
@@ -112,8 +120,7 @@ def _fake_served_model(root: Path) -> ServedModel:
 
     ws = make_workspace(root / "ws")
     (ws / "conf" / "base" / "catalog_serving_test.yml").write_text(FAKE_CATALOG)
-    (ws / "conf" / "local" / "parameters_serving_test.yml").write_text(
-        f"serving:\n  models:\n    tree: {FAKE_DATASET}\n")
+    local_serving(ws, models={"tree": FAKE_DATASET})
     tables = generate(n_stores=12, seed=7)
     stores = frozenset(int(s) for s in tables["store"]["Store"])
     catalog, _ = load_project_catalog(ws)

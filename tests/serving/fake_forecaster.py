@@ -8,6 +8,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from rossmann_kedro.forecaster import RowError
+
 
 class FakeForecaster:
     """Sales = scale * (100 * Store + DayOfWeek) * (1 + Promo) on open days, a +-10% interval."""
@@ -83,7 +85,7 @@ class BuggyForecaster(FakeForecaster):
         if (rows["Store"] == 5).any():
             raise RuntimeError("boom")
         if (rows["Store"] == 6).any():
-            raise ValueError("row 0: Date 2031-01-01 outside 2012-01-01..2018-06-01")
+            raise RowError(0, "Date", "Date 2031-01-01 outside 2012-01-01..2018-06-01")
         return super().predict(rows)
 
 
@@ -108,8 +110,8 @@ class ShortHorizonForecaster(FakeForecaster):
         last = pd.Timestamp("2015-07-31") + pd.Timedelta(days=self.days)
         late = np.flatnonzero((rows["Date"] > last).to_numpy())
         if late.size:
-            raise ValueError(f"row {late[0]}: Date {rows['Date'].iat[late[0]].date()} is after "
-                             f"{last.date()}")
+            raise RowError(int(late[0]), "Date",
+                           f"Date {rows['Date'].iat[late[0]].date()} is after {last.date()}")
         return super().predict(rows)
 
 

@@ -31,7 +31,7 @@ from grpc_server.gateway import Instance, PredictBody, to_proto
 from grpc_server.registry import load_project_catalog
 from rossmann.v1 import forecast_pb2 as pb
 from tests.serving import processes as procs
-from tests.serving.conftest import FAKE_DATASET, save_version, version_ts
+from tests.serving.conftest import FAKE_DATASET, local_serving, save_version, version_ts
 from tests.serving.fake_forecaster import FakeForecaster
 
 KNOWN = np.arange(1, 13, dtype=np.int64)
@@ -47,8 +47,7 @@ def gateway_url(tmp_path_factory) -> str:
     root = tmp_path_factory.mktemp("contract")
     ws = make_workspace(root / "ws")
     (ws / "conf" / "base" / "catalog_serving_test.yml").write_text(FAKE_CATALOG)
-    (ws / "conf" / "local" / "parameters_serving_test.yml").write_text(
-        f"serving:\n  models:\n    tree: {FAKE_DATASET}\n  max_batch_rows: 1000\n")
+    local_serving(ws, models={"tree": FAKE_DATASET}, max_batch_rows=1000)
     catalog, _ = load_project_catalog(ws)
     save_version(catalog, FAKE_DATASET, FakeForecaster(), version_ts(0))
     server, gport = procs.start_server(ws, root / "server.log")

@@ -16,9 +16,16 @@ from grpc_server.server import ServingConfig, start_server
 from grpc_server.servicer import model_refusal
 from rossmann.v1 import forecast_pb2 as pb
 from rossmann.v1 import forecast_pb2_grpc as pbg
+from rossmann_kedro.config import load_parameters
+from rossmann_kedro.forecaster import RowError
+from rossmann_kedro.workspace import PROJECT_ROOT
 from tests.serving.conftest import FAKE_DATASET, save_version, version_ts
 from tests.serving.fake_forecaster import BuggyForecaster, InfOnceForecaster
 
+
+def _config(**overrides) -> ServingConfig:
+    """The project's `serving:` settings (conf/base/parameters_serving.yml) with overrides."""
+    return ServingConfig.from_params(load_parameters(PROJECT_ROOT), **overrides)
 
 def _request(store: int) -> pb.PredictRequest:
     return pb.PredictRequest(rows=[pb.StoreDay(store=store, date="2015-08-01",
@@ -28,7 +35,7 @@ def _request(store: int) -> pb.PredictRequest:
 def test_health_errors_and_drain(fake_catalog) -> None:
     catalog, _ = fake_catalog
     registry = ModelRegistry(catalog, models={"tree": FAKE_DATASET}, poll_interval=0.05)
-    running = start_server(registry, ServingConfig(grace_seconds=2), port=0, threads=4)
+    running = start_server(registry, _config(grace_seconds=2), port=0, threads=4)
     try:
         with grpc.insecure_channel(f"127.0.0.1:{running.port}") as channel:
             health = health_pb2_grpc.HealthStub(channel)
@@ -72,7 +79,7 @@ def test_a_non_finite_prediction_is_never_served(fake_catalog) -> None:
     save_version(catalog, FAKE_DATASET, InfOnceForecaster(), version_ts(0))
     registry = ModelRegistry(catalog, models={"tree": FAKE_DATASET}, poll_interval=0.05)
     registry.refresh()
-    running = start_server(registry, ServingConfig(grace_seconds=2), port=0, threads=4)
+    running = start_server(registry, _config(grace_seconds=2), port=0, threads=4)
     try:
         with grpc.insecure_channel(f"127.0.0.1:{running.port}") as channel:
             stub = pbg.ForecastServiceStub(channel)
@@ -100,14 +107,16 @@ def test_a_non_finite_prediction_is_never_served(fake_catalog) -> None:
     assert [r for r in results if not isinstance(r, float)] == [grpc.StatusCode.INTERNAL] * 10
 
 
-@pytest.mark.parametrize(("message", "expected"), [
-    ("row 3: Date 2016-01-01 is more than 100 days after", "rows[3].date: model 'lstm' (v1) "
-     "cannot forecast this row: row 3: Date 2016-01-01 is more than 100 days after"),
-    ("row 0: column 'Promo' = 2 not in (0, 1)", "rows[0].promo: model 'lstm' (v1)"),
-    ("row 12: StateHoliday 'x' not in", "rows[12].state_holiday: "),
-    ("row 1: Store 99 is unknown to the LSTM model", "rows[1].store: "),
-    ("rows lack columns ['Promo']", "rows: model 'lstm' (v1) cannot forecast them: rows lack"),
-    ("row 2: Colour is wrong", "rows: model 'lstm' (v1) cannot forecast them: row 2: Colour"),
+@pytest.mark.parametrize(("error", "expected"), [
+    (RowError(3, "Date", "Date 2016-01-01 is more than 100 days after"), "rows[3].date: model "
+     "'lstm' (v1) cannot forecast this row: row 3: Date 2016-01-01 is more than 100 days after"),
+    (RowError(0, "Promo", "column 'Promo' = 2 not in (0, 1)"), "rows[0].promo: model 'lstm' (v1)"),
+    (RowError(12, "StateHoliday", "StateHoliday 'x' not in"), "rows[12].state_holiday: "),
+    (RowError(1, "Store", "Store 99 is unknown to the LSTM model"), "rows[1].store: "),
+    (ValueError("rows lack columns ['Promo']"),
+     "rows: model 'lstm' (v1) cannot forecast them: rows lack"),
+    (ValueError("row 2: Date looks like a row error"),  # text is never parsed
+     "rows: model 'lstm' (v1) cannot forecast them: row 2: Date"),
 ])
-def test_model_refusals_name_the_request_row_and_field(message: str, expected: str) -> None:
-    assert model_refusal("lstm", "v1", message).startswith(expected)
+def test_model_refusals_name_the_request_row_and_field(error: ValueError, expected: str) -> None:
+    assert model_refusal("lstm", "v1", error).startswith(expected)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import grpc
 import pytest
+import yaml
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from grpc_server.registry import load_project_catalog
@@ -52,7 +53,9 @@ def test_sigterm_drains_a_big_batch_and_single_rows_under_load(fake_workspace: P
     save_version(catalog, FAKE_DATASET, SlowForecaster(delay=1.0, started_dir=str(started)),
                  version_ts(0))
     params = fake_workspace / "conf" / "local" / "parameters_serving_test.yml"
-    params.write_text(params.read_text() + "  drain_linger_seconds: 3\n")
+    local = yaml.safe_load(params.read_text())  # the complete block conftest.local_serving wrote
+    local["serving"]["drain_linger_seconds"] = 3
+    params.write_text(yaml.safe_dump(local))
     log = tmp_path / "server.log"
     server, port = procs.start_server(fake_workspace, log, "--max-batch-rows", str(BIG),
                                       "--grace-seconds", "60")

@@ -15,6 +15,8 @@ import weakref
 import numpy as np
 import pandas as pd
 
+from rossmann_kedro.forecaster import RowError
+
 from . import calendar as cal
 from .context import RECENT_WINDOWS_DAYS, FeatureContext
 
@@ -77,13 +79,13 @@ def _int_column(rows: pd.DataFrame, col: str, binary: bool = True) -> np.ndarray
         bad = np.isnan(values) | (values != np.round(values))
         if bad.any():
             pos = int(np.flatnonzero(bad)[0])
-            raise ValueError(f"row {pos}: column {col!r} = {values[pos]} is not an integer")
+            raise RowError(pos, col, f"column {col!r} = {values[pos]} is not an integer")
     values = values.astype(np.int64, copy=False)
     if binary:
         bad = (values != 0) & (values != 1)
         if bad.any():
             pos = int(np.flatnonzero(bad)[0])
-            raise ValueError(f"row {pos}: column {col!r} = {values[pos]} not in (0, 1)")
+            raise RowError(pos, col, f"column {col!r} = {values[pos]} not in (0, 1)")
     return values
 
 
@@ -95,7 +97,7 @@ def _day_numbers(rows: pd.DataFrame) -> np.ndarray:
         except (ValueError, TypeError) as exc:
             raise ValueError(f"column 'Date': cannot parse ({exc})") from exc
     if np.isnat(values).any():
-        raise ValueError(f"row {int(np.flatnonzero(np.isnat(values))[0])}: Date is missing")
+        raise RowError(int(np.flatnonzero(np.isnat(values))[0]), "Date", "Date is missing")
     return values.astype("datetime64[D]").astype(np.int64)
 
 
@@ -209,14 +211,14 @@ def feature_matrix(rows: pd.DataFrame, context: FeatureContext) -> np.ndarray:
     unknown = context.store_ids[pos_c] != stores
     if unknown.any():
         i = int(np.flatnonzero(unknown)[0])
-        raise ValueError(f"row {i}: Store {stores[i]} is unknown to the model")
+        raise RowError(i, "Store", f"Store {stores[i]} is unknown to the model")
     days = _day_numbers(rows)
     gi = days - context.grid_start
     outside = (gi < 0) | (days > context.grid_end)
     if outside.any():
         i = int(np.flatnonzero(outside)[0])
         lo, hi = context.date_range
-        raise ValueError(f"row {i}: Date {np.datetime64(int(days[i]), 'D')} outside {lo}..{hi}")
+        raise RowError(i, "Date", f"Date {np.datetime64(int(days[i]), 'D')} outside {lo}..{hi}")
     promo = _int_column(rows, "Promo")
     school = _int_column(rows, "SchoolHoliday")
     sh = rows["StateHoliday"].to_numpy(dtype=object)
@@ -228,7 +230,8 @@ def feature_matrix(rows: pd.DataFrame, context: FeatureContext) -> np.ndarray:
         known |= hit
     if not known.all():
         i = int(np.flatnonzero(~known)[0])
-        raise ValueError(f"row {i}: StateHoliday {sh[i]!r} not in {tuple(cal.HOLIDAY_CODES)}")
+        raise RowError(i, "StateHoliday",
+                       f"StateHoliday {sh[i]!r} not in {tuple(cal.HOLIDAY_CODES)}")
 
     t = _tables(context)
     s = context.store

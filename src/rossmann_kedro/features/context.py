@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,17 +32,13 @@ CATEGORY_CODES = {
 RECENT_WINDOWS_DAYS = (28, 91, 182, 364)
 MONTH_ABBR = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sept", "Oct", "Nov", "Dec")
 
-DEFAULTS: dict[str, Any] = {
-    "holiday_cap_days": 30,      # days until/since a state or school holiday, capped
-    "yearly_cap_days": 60,       # days until/since Christmas / Easter, capped
-    "promo_cap_days": 14,        # days until/since a chain promo day, capped
-    "recent_weeks": 13,          # window for the store's recent level vs its long-run level
-    "calendar_margin_days": 400,  # rule-filled calendar before the first known day
-    "calendar_horizon_days": 1100,  # rule-filled calendar after the last known day (~3 years)
-    "reopen_gap_days": 7,        # a run of more days without an open day is a closure
-    "reopen_cap_days": 365,      # days since a store reopened, capped
-    "horizon_cap_days": 100,     # days between the origin and the forecast day, capped
-}
+#: The settings `FeatureContext.fit` reads; their values live only in
+#: conf/base/parameters_feature_engineering.yml (`feature_engineering.context`).
+SETTINGS: tuple[str, ...] = (
+    "holiday_cap_days", "yearly_cap_days", "promo_cap_days", "recent_weeks",
+    "calendar_margin_days", "calendar_horizon_days", "reopen_gap_days", "reopen_cap_days",
+    "horizon_cap_days",
+)
 
 
 @dataclass
@@ -87,7 +84,8 @@ class FeatureContext:
         stores: pd.DataFrame,
         calendar_rows: pd.DataFrame | None = None,
         train_end: str | pd.Timestamp | None = None,
-        params: dict[str, Any] | None = None,
+        *,
+        params: Mapping[str, Any],
     ) -> FeatureContext:
         """Fit from the sales history (sales_clean format; store columns optional), the store
         table (stores_clean) and optional extra rows carrying only calendar information (the test
@@ -95,10 +93,15 @@ class FeatureContext:
 
         Sales statistics use history rows up to `train_end` (default: the last history date),
         open, with Sales > 0 and not flagged as outliers. Calendars use every row given: holidays
-        and the promo schedule are published in advance, sales are not.
+        and the promo schedule are published in advance, sales are not. `params` holds every
+        key of `SETTINGS` (feature_engineering's `context:` block); there are no defaults.
         """
         t0 = time.perf_counter()
-        p = {**DEFAULTS, **(params or {})}
+        p = dict(params)
+        missing = [k for k in SETTINGS if k not in p]
+        if missing:
+            raise KeyError(f"FeatureContext.fit: params lack {missing} "
+                           "(feature_engineering.context in parameters_feature_engineering.yml)")
         dates = pd.to_datetime(history["Date"])
         end = pd.Timestamp(train_end) if train_end is not None else dates.max()
         window = history.loc[dates <= end]

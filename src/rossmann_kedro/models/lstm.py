@@ -31,7 +31,7 @@ Loss: squared error on the scaled log target (~ squared relative error, what RMS
 masked to open days with Sales > 0. Open state-holiday days are ~0.1% of targets but, with a few
 stores open and selling far less than usual, they dominate RMSPE; they are always drawn as
 targets and weighted `holiday_target_weight` (default 10) in the loss. Early stopping watches a
-time-based split (the last `validation_weeks` of the fitting history).
+time-based split (the last `early_stopping_weeks` of the fitting history).
 
 Intervals: split-conformal on the held-out windows' log residuals (the shared
 `ConformalLogInterval`, per-store scales), calibrated per lead-time band (`LeadBandedInterval`),
@@ -41,24 +41,31 @@ Serving: the per-store context projection (first head layer's contribution of em
 encoder state) and the window level are computed once when the history is set and stored as
 numpy arrays; `predict` then runs the small dense head in float64 numpy -- no Keras call, so a
 single row costs tens of microseconds and batch and single-row scoring give identical numbers.
-Keras itself is only imported to train or to re-encode a new history (`with_history`).
+Keras itself is only imported to train or to re-encode a new history (`set_history`).
+
+Settings: `LSTMConfig`, built from `lstm_model:` in conf/base/parameters_lstm_model.yml (no
+defaults here). Features come from feature_engineering's `FeatureContext`s, the same ones the
+tree models use: the validation context (statistics up to the day before the validation window)
+to train, the full one to serve.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import re
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from pydantic import Field, PositiveFloat, PositiveInt
 
+from rossmann_kedro.config import Config
 from rossmann_kedro.features import FEATURE_NAMES, FeatureContext, build_features
 from rossmann_kedro.features import calendar as cal
-from rossmann_kedro.forecaster import PREDICTION_COLUMNS
+from rossmann_kedro.forecaster import PREDICTION_COLUMNS, RowError
 from rossmann_kedro.timeseries import (
     WINDOW_FEATURES,
     Samples,
@@ -93,26 +100,37 @@ DERIVED_TARGET_FEATURES: tuple[str, ...] = (
 #: Every target-day input of the head, in order; `lead` is the scaled lead time h.
 TARGET_FEATURES: tuple[str, ...] = (*BASE_TARGET_FEATURES, *DERIVED_TARGET_FEATURES, "lead")
 
-DEFAULT_CONFIG: dict[str, Any] = {
-    "seed": 42,
-    "window_days": 28,
-    "horizon_days": 100,
-    "lstm_units": [32, 32],
-    "store_embedding_dim": 8,
-    "dense_units": [64, 32],
-    "targets_per_window": 48,
-    "anchor_stride_days": 7,
-    "min_valid_days": 7,
-    "epochs": 12,
-    "batch_size": 512,
-    "learning_rate": 0.002,
-    "early_stopping_patience": 3,
-    "validation_weeks": 6,
-    "scaler_robust_quantile": 0.001,
-    "holiday_target_weight": 10.0,
-    "interval_level": 0.8,
-    "interval_band_days": 14,
-}
+class LSTMConfig(Config):
+    """The network and its training: `lstm_model:` in parameters_lstm_model.yml (comments there)."""
+
+    seed: int
+    early_stopping_weeks: PositiveInt
+    window_days: PositiveInt
+    horizon_days: PositiveInt
+    lstm_units: tuple[PositiveInt, PositiveInt]
+    store_embedding_dim: PositiveInt
+    dense_units: list[PositiveInt] = Field(min_length=1)
+    targets_per_window: PositiveInt
+    anchor_stride_days: PositiveInt
+    min_valid_days: PositiveInt
+    holiday_target_weight: PositiveFloat
+    epochs: PositiveInt
+    early_stopping_patience: PositiveInt
+    batch_size: PositiveInt
+    learning_rate: PositiveFloat
+    scaler_robust_quantile: float = Field(ge=0.0, lt=0.5)
+    interval_level: float = Field(gt=0.0, lt=1.0)
+    interval_band_days: PositiveInt
+
+
+def network_settings(config: LSTMConfig | Mapping[str, Any]) -> dict[str, Any]:
+    """The `LSTMConfig` fields of `config` as plain values, validated (a subclass instance, such
+    as the pipeline's config, or a mapping with exactly these keys)."""
+    if not isinstance(config, LSTMConfig):  # e.g. the raw `lstm_model:` block (pipeline keys too)
+        config = LSTMConfig.model_validate(
+            {k: v for k, v in dict(config).items() if k in LSTMConfig.model_fields})
+    dumped = config.model_dump(mode="json")
+    return {k: dumped[k] for k in LSTMConfig.model_fields}
 
 
 def import_keras():
@@ -287,34 +305,36 @@ def assemble(grid: SeriesGrid, cov_scaled: np.ndarray, samples: Samples, cfg: di
 
 
 def train_network(
-    sales: pd.DataFrame, stores: pd.DataFrame, calendar_rows: pd.DataFrame | None,
-    cutoff: pd.Timestamp, config: dict[str, Any],
+    sales: pd.DataFrame, context: FeatureContext, config: LSTMConfig | Mapping[str, Any],
 ) -> LSTMForecaster:
-    """Fit on history up to `cutoff` and return a forecaster whose history ends at `cutoff`.
+    """Fit on the history up to the end of `context`'s statistics (`cutoff`, the day before the
+    validation window for feature_engineering's validation context) and return a forecaster
+    whose history ends there.
 
-    Inside that history the last `validation_weeks` weeks are the early-stopping split: training
-    targets (and windows) end at `cutoff - validation_weeks`; held-out samples have windows
+    Inside that history the last `early_stopping_weeks` weeks are the early-stopping split:
+    training targets (and windows) end at `cutoff - early_stopping_weeks`; held-out samples have
+    windows
     ending at or before that day and targets after it, at lead times spread over 1..horizon.
     The held-out log residuals also calibrate the conformal intervals.
     """
-    cfg = {**DEFAULT_CONFIG, **config}
+    cfg = network_settings(config)
+    cutoff = pd.Timestamp(context.train_end)
     keras = import_keras()
     t0 = time.perf_counter()
     keras.utils.set_random_seed(int(cfg["seed"]))
     rng = np.random.default_rng(int(cfg["seed"]))
     w, horizon = int(cfg["window_days"]), int(cfg["horizon_days"])
 
-    context = FeatureContext.fit(sales, stores, calendar_rows=calendar_rows, train_end=cutoff)
     grid = build_grid(sales, end=cutoff)
     end_idx = grid.n_days - 1
-    inner = end_idx - 7 * int(cfg["validation_weeks"])
+    inner = end_idx - 7 * int(cfg["early_stopping_weeks"])
     fallback = store_levels(grid, inner)
     cov_raw = grid_covariates(grid, sales, context)
     train_s = supervised_samples(grid, w, horizon, 0, inner - 1, 0, inner, int(cfg["anchor_stride_days"]),
                                  int(cfg["targets_per_window"]), int(cfg["min_valid_days"]), rng,
                                  prefer_holidays=float(cfg["holiday_target_weight"]) > 1)
     val_s = supervised_samples(grid, w, horizon, inner - horizon + 1, inner, inner + 1, end_idx,
-                               7, 7 * int(cfg["validation_weeks"]), int(cfg["min_valid_days"]), rng)
+                               7, 7 * int(cfg["early_stopping_weeks"]), int(cfg["min_valid_days"]), rng)
     # scalers: fitted on the training samples only
     lvl, _ = window_levels(grid, train_s.store_idx, train_s.anchor, w, fallback, int(cfg["min_valid_days"]))
     mask = train_s.weight > 0
@@ -378,7 +398,7 @@ def train_network(
                   "history": history.to_dict(orient="list")},
     )
     forecaster._model = (model, encoder)
-    forecaster.set_history(sales, stores, calendar_rows, end=cutoff, context=context)
+    forecaster.set_history(sales, context)
     return forecaster
 
 
@@ -442,19 +462,15 @@ class LSTMForecaster:
         return self._model
 
     # -- history ---------------------------------------------------------------------------------
-    def set_history(self, sales: pd.DataFrame, stores: pd.DataFrame,
-                    calendar_rows: pd.DataFrame | None = None,
-                    end: str | pd.Timestamp | None = None,
-                    context: FeatureContext | None = None) -> LSTMForecaster:
-        """Make the forecaster predict from the history in `sales` up to `end` (default: its
-        last date): refits the feature context, re-encodes every trained store's last window
-        and refreshes the metadata. The network weights are not changed. Returns self."""
+    def set_history(self, sales: pd.DataFrame, context: FeatureContext) -> LSTMForecaster:
+        """Make the forecaster predict from the history in `sales` up to the end of `context`'s
+        statistics (`context.train_end`; feature_engineering's full context for the served
+        model): takes that context, re-encodes every trained store's last window and refreshes
+        the metadata. The network weights are not changed. Returns self."""
         t0 = time.perf_counter()
         cfg, w = self.config, int(self.config["window_days"])
         sales = sales.loc[sales["Store"].isin(self.train_store_ids)]
-        if context is None:
-            context = FeatureContext.fit(sales, stores, calendar_rows=calendar_rows, train_end=end)
-        grid = build_grid(sales, end=end)
+        grid = build_grid(sales, end=pd.Timestamp(context.train_end))
         end_idx = grid.n_days - 1
         emb_idx = np.searchsorted(self.train_store_ids, grid.store_ids)
         own_levels = store_levels(grid, end_idx)
@@ -522,7 +538,7 @@ class LSTMForecaster:
         unknown = self._store_ids[pos_c] != stores
         if unknown.any():
             i = int(np.flatnonzero(unknown)[0])
-            raise ValueError(f"row {i}: Store {stores[i]} is unknown to the LSTM model")
+            raise RowError(i, "Store", f"Store {stores[i]} is unknown to the LSTM model")
         dates = rows["Date"].to_numpy()
         if dates.dtype.kind != "M":
             try:
@@ -531,7 +547,7 @@ class LSTMForecaster:
                 raise ValueError(f"column 'Date': cannot parse ({exc})") from exc
         if np.isnat(dates).any():
             i = int(np.flatnonzero(np.isnat(dates))[0])
-            raise ValueError(f"row {i}: Date is missing")
+            raise RowError(i, "Date", "Date is missing")
         days = dates.astype("datetime64[D]").astype(np.int64)
         lead = days - self.history_end_day
         bad = (lead < 1) | (lead > self.horizon_days)
@@ -540,8 +556,8 @@ class LSTMForecaster:
             lo, hi = self.metadata["valid_dates"]
             why = ("is not after the end of the model's history" if lead[i] < 1 else
                    f"is more than {self.horizon_days} days after the end of the model's history")
-            raise ValueError(f"row {i}: Date {np.datetime64(int(days[i]), 'D')} {why} "
-                             f"({self.metadata['history_end']}); the LSTM forecasts {lo}..{hi}")
+            raise RowError(i, "Date", f"Date {np.datetime64(int(days[i]), 'D')} {why} "
+                           f"({self.metadata['history_end']}); the LSTM forecasts {lo}..{hi}")
         return stores, pos, lead
 
     def predict_log(self, rows: pd.DataFrame, pos: np.ndarray, lead: np.ndarray) -> np.ndarray:
@@ -576,27 +592,14 @@ class LSTMForecaster:
             else:
                 try:
                     pred_log = self.predict_log(rows.loc[open_], pos[open_], lead[open_])
-                except ValueError as exc:
+                except RowError as exc:
                     # build_features saw the open rows only: name the row in `rows` instead
-                    raise _renumber_row_error(exc, np.flatnonzero(open_)) from exc
+                    raise exc.renumbered(np.flatnonzero(open_)) from exc
             lo, hi = self.interval.bounds(stores[open_], pred_log, lead[open_])
             sales = np.expm1(pred_log)
             # the band always contains the point forecast (a biased calibration could shift it)
             out[open_] = np.column_stack([sales, np.minimum(lo, sales), np.maximum(hi, sales)])
         return pd.DataFrame(out, index=rows.index, columns=list(PREDICTION_COLUMNS))
-
-
-_ROW_ERROR = re.compile(r"^row (\d+):")
-
-
-def _renumber_row_error(exc: ValueError, positions: np.ndarray) -> ValueError:
-    """`exc` with its leading "row i:" (i counted in a subset of the rows) replaced by the row's
-    position in the full input, `positions[i]`; other messages unchanged."""
-    message = str(exc)
-    match = _ROW_ERROR.match(message)
-    if match is None or int(match.group(1)) >= len(positions):
-        return ValueError(message)
-    return ValueError(f"row {int(positions[int(match.group(1))])}:{message[match.end():]}")
 
 
 # --------------------------------------------------------------------------------------------

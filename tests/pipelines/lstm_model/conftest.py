@@ -6,14 +6,32 @@ import numpy as np
 import pandas as pd
 import pytest
 
-# Small enough to train in a few seconds on 2 cores, big enough to learn a weekly pattern.
+# Overrides of conf/base/parameters_lstm_model.yml: small enough to train in a few seconds on
+# 2 cores, big enough to learn a weekly pattern.
 TINY_CONFIG = {
-    "seed": 0, "validation_weeks": 4, "window_days": 14, "horizon_days": 35,
+    "seed": 0, "early_stopping_weeks": 4, "window_days": 14, "horizon_days": 35,
     "lstm_units": [8, 8], "store_embedding_dim": 2, "dense_units": [16, 8],
     "targets_per_window": 14, "anchor_stride_days": 2, "min_valid_days": 5, "epochs": 12,
     "early_stopping_patience": 3, "batch_size": 64, "learning_rate": 0.01,
     "scaler_robust_quantile": 0.0, "interval_level": 0.8,
 }
+
+
+def project_parameters() -> dict:
+    from rossmann_kedro.config import load_parameters
+    from rossmann_kedro.workspace import PROJECT_ROOT
+
+    return load_parameters(PROJECT_ROOT)
+
+
+def tiny_config(**overrides):
+    """The project's lstm_model settings with TINY_CONFIG (and `overrides`) applied."""
+    from rossmann_kedro.pipelines.lstm_model.config import LSTMModelConfig
+
+    return LSTMModelConfig.model_validate(
+        {**project_parameters()["lstm_model"], **TINY_CONFIG, **overrides})
+
+
 WEEKLY = np.array([1.35, 1.0, 0.9, 0.9, 1.1, 0.75, 0.55])  # Mon..Sun, planted
 
 
@@ -56,8 +74,11 @@ def planted():
 @pytest.fixture(scope="session")
 def tiny_forecaster(planted):
     """A tiny LSTM trained on the planted data; history ends the day before validation."""
+    from rossmann_kedro.features import FeatureContext
     from rossmann_kedro.models.lstm import train_network
 
     sales, stores, test = planted
-    cutoff = sales["Date"].max() - pd.Timedelta(weeks=TINY_CONFIG["validation_weeks"])
-    return train_network(sales, stores, test, cutoff, TINY_CONFIG), cutoff
+    cutoff = sales["Date"].max() - pd.Timedelta(weeks=4)
+    context = FeatureContext.fit(sales, stores, calendar_rows=test, train_end=cutoff,
+                                 params=project_parameters()["feature_engineering"]["context"])
+    return train_network(sales, context, tiny_config()), cutoff

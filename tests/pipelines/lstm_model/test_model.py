@@ -100,6 +100,6 @@ def test_pickle_round_trip_and_row_by_row_parity(planted, tiny_forecaster) -> No
     np.testing.assert_allclose(one_by_one.to_numpy(), batch.iloc[::7].to_numpy(), rtol=1e-12)
     # the Keras model rebuilt from config + weights encodes the history exactly as the original
     rebuilt = pickle.loads(pickle.dumps(model))
-    rebuilt.set_history(sales, stores, test, end=cutoff)
+    rebuilt.set_history(sales, model.context)
     np.testing.assert_allclose(rebuilt._ctx, model._ctx, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(rebuilt.predict(rows).to_numpy(), batch.to_numpy(), rtol=1e-5)

@@ -37,8 +37,8 @@ def lstm_ws(tmp_path_factory, small_raw_tables) -> Path:
     write_csvs(ws / "data" / "01_raw", tables=small_raw_tables)
     params_file = ws / "conf" / "base" / "parameters_lstm_model.yml"
     params = yaml.safe_load(params_file.read_text())
-    params["lstm_model"].update({**TINY_CONFIG, "validation_weeks": 6, "horizon_days": 60,
-                                 "epochs": 4, "anchor_stride_days": 7})
+    params["lstm_model"].update({**TINY_CONFIG, "horizon_days": 60, "epochs": 4,
+                                 "anchor_stride_days": 7})
     params["lstm_model"]["stationarity"]["max_stores"] = 3
     params_file.write_text(yaml.safe_dump(params))
     for name in ("data_processing", "feature_engineering", "lstm_model"):

@@ -105,7 +105,8 @@ def run_backtest(model_input_origins: pd.DataFrame, sales_with_store: pd.DataFra
                 pred = mx.seasonal_naive(history, raw, weeks=int(params["naive_weeks"]))
                 out[name] = np.log1p(np.maximum(pred, 0.0))
             elif name == "lstm":
-                out[name] = _lstm_forecast(history, stores_clean, origin, raw, lstm_params)
+                out[name] = _lstm_forecast(history, stores_clean, origin, raw, lstm_params,
+                                           fe_params["context"])
             else:
                 spec = specs[name]
                 if spec.training == "one_window" and window_context is None:
@@ -137,14 +138,18 @@ def _fit_candidate(spec: CandidateSpec, frame: pd.DataFrame, history: pd.DataFra
 
 
 def _lstm_forecast(history: pd.DataFrame, stores: pd.DataFrame, origin: pd.Timestamp,
-                   raw: pd.DataFrame, lstm_params: dict[str, Any]) -> np.ndarray:
+                   raw: pd.DataFrame, lstm_params: dict[str, Any],
+                   context_params: Any) -> np.ndarray:
     """The LSTM fitted on the history before the origin (its own early-stopping split inside),
     forecasting the fold's rows; NaN for stores it has no history for."""
+    from rossmann_kedro.features import FeatureContext
     from rossmann_kedro.models.lstm import train_network
 
     cols = [c for c in RAW_COLUMNS if c in history.columns]
-    model = train_network(history[cols].reset_index(drop=True), stores, None,
-                          origin - pd.Timedelta(days=1), lstm_params)
+    sales = history[cols].reset_index(drop=True)
+    context = FeatureContext.fit(sales, stores, calendar_rows=None,
+                                 train_end=origin - pd.Timedelta(days=1), params=context_params)
+    model = train_network(sales, context, lstm_params)
     known = raw["Store"].isin(model.stores).to_numpy()
     out = np.full(len(raw), np.nan)
     if known.any():

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from rossmann_kedro.features import FeatureContext, build_features
 from rossmann_kedro.features import origins as org
+from rossmann_kedro.pipelines.feature_engineering.config import FeatureEngineeringConfig
 
 logger = logging.getLogger(__name__)
 
@@ -25,19 +25,22 @@ META_COLUMNS = ("Date", "Sales", "Customers", "Open", "SalesOutlier", "is_valida
 
 def validation_start(sales: pd.DataFrame, validation_weeks: int) -> pd.Timestamp:
     """First day of the validation window: `validation_weeks` weeks before the last history day
-    (the project's convention: 6 weeks on the real train give 2015-05-08..2015-06-19)."""
+    (the project's convention: 6 weeks on the real train give 2015-05-08..2015-06-19). The one
+    definition: model pipelines read it from the contexts (`feature_context_validation.train_end`
+    is the day before) and from `is_validation` in the model-input tables."""
     last = pd.to_datetime(sales["Date"]).max()
     return last - pd.Timedelta(weeks=validation_weeks)
 
 
 def _fit(sales: pd.DataFrame, stores: pd.DataFrame, test: pd.DataFrame, train_end,
-         params: dict[str, Any]) -> FeatureContext:
+         params: FeatureEngineeringConfig) -> FeatureContext:
     return FeatureContext.fit(sales, stores, calendar_rows=test, train_end=train_end,
-                              params=params.get("context"))
+                              params=params["context"])
 
 
 def fit_validation_context(sales_with_store: pd.DataFrame, stores_clean: pd.DataFrame,
-                           test_clean: pd.DataFrame, params: dict[str, Any]) -> FeatureContext:
+                           test_clean: pd.DataFrame,
+                           params: FeatureEngineeringConfig) -> FeatureContext:
     """Context whose sales statistics end the day before the validation window."""
     start = validation_start(sales_with_store, params["validation_weeks"])
     ctx = _fit(sales_with_store, stores_clean, test_clean, start - pd.Timedelta(days=1), params)
@@ -47,7 +50,7 @@ def fit_validation_context(sales_with_store: pd.DataFrame, stores_clean: pd.Data
 
 
 def fit_full_context(sales_with_store: pd.DataFrame, stores_clean: pd.DataFrame,
-                     test_clean: pd.DataFrame, params: dict[str, Any]) -> FeatureContext:
+                     test_clean: pd.DataFrame, params: FeatureEngineeringConfig) -> FeatureContext:
     """Context from all history: what the refitted, served model uses."""
     ctx = _fit(sales_with_store, stores_clean, test_clean, None, params)
     logger.info("Full context: statistics %s..%s", ctx.train_start, ctx.train_end)
@@ -55,7 +58,7 @@ def fit_full_context(sales_with_store: pd.DataFrame, stores_clean: pd.DataFrame,
 
 
 def build_model_input(sales_with_store: pd.DataFrame, context: FeatureContext,
-                      params: dict[str, Any]) -> pd.DataFrame:
+                      params: FeatureEngineeringConfig) -> pd.DataFrame:
     """Features of every open history day, plus targets and the validation flag.
 
     Closed days are dropped: they are predicted as 0 by rule and never scored.
@@ -96,7 +99,7 @@ def build_test_features(test_clean: pd.DataFrame, context: FeatureContext) -> pd
 
 
 def build_origin_frame(sales_with_store: pd.DataFrame, stores_clean: pd.DataFrame,
-                       params: dict[str, Any]) -> pd.DataFrame:
+                       params: FeatureEngineeringConfig) -> pd.DataFrame:
     """Every open day from the first origin on, with the features a server would have computed
     at the forecast origin up to `horizon_days` before it (see `rossmann_kedro.features.origins`)."""
     cfg = params["origins"]

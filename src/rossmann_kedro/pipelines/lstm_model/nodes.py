@@ -2,7 +2,9 @@
 validation window, evaluation with the shared metrics, the served forecaster and batch scoring.
 
 The heavy lifting lives in `rossmann_kedro.timeseries` (grid, windows, tests) and
-`rossmann_kedro.models.lstm` (network, `LSTMForecaster`); nodes only slice data and log.
+`rossmann_kedro.models.lstm` (network, `LSTMForecaster`); nodes only slice data and log. The
+validation window is feature_engineering's: it starts the day after the validation context's
+statistics end (`feature_context_validation.train_end`).
 """
 
 from __future__ import annotations
@@ -16,8 +18,10 @@ import numpy as np
 import pandas as pd
 
 from rossmann_kedro import timeseries as ts
+from rossmann_kedro.features import FeatureContext
 from rossmann_kedro.models.batch import scoring_outputs
 from rossmann_kedro.models.lstm import LSTMForecaster, train_network, validation_report
+from rossmann_kedro.pipelines.lstm_model.config import LSTMModelConfig
 
 logger = logging.getLogger(__name__)
 
@@ -25,20 +29,14 @@ SALES_COLUMNS = ("Store", "DayOfWeek", "Date", "Sales", "Customers", "Open", "Pr
                  "StateHoliday", "SchoolHoliday", "SalesOutlier")
 
 
-def validation_start(sales: pd.DataFrame, validation_weeks: int) -> pd.Timestamp:
-    """First day of the validation window: the last date minus `validation_weeks` weeks
-    (2015-05-08 for the real train ending 2015-06-19, as the project's data README states)."""
-    return pd.Timestamp(sales["Date"].max()) - pd.Timedelta(weeks=validation_weeks)
-
-
-def select_stores(sales_with_store: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
+def select_stores(sales_with_store: pd.DataFrame, params: LSTMModelConfig) -> pd.DataFrame:
     """The sales columns of all stores, or of a seeded sample of `max_stores` (for quick runs)."""
     cols = [c for c in SALES_COLUMNS if c in sales_with_store.columns]
     sales = sales_with_store[cols]
-    max_stores = params.get("max_stores")
+    max_stores = params["max_stores"]
     stores = np.unique(sales["Store"].to_numpy())
     if max_stores and len(stores) > int(max_stores):
-        rng = np.random.default_rng(int(params.get("seed", 0)))
+        rng = np.random.default_rng(int(params["seed"]))
         keep = np.sort(rng.choice(stores, size=int(max_stores), replace=False))
         sales = sales.loc[sales["Store"].isin(keep)]
         logger.info("LSTM uses a sample of %d of %d stores (max_stores)", len(keep), len(stores))
@@ -47,22 +45,23 @@ def select_stores(sales_with_store: pd.DataFrame, params: dict[str, Any]) -> pd.
     return sales.reset_index(drop=True)
 
 
-def stationarity_report(sales: pd.DataFrame, params: dict[str, Any]):
+def stationarity_report(sales: pd.DataFrame, feature_context_validation: FeatureContext,
+                        params: LSTMModelConfig):
     """ADF/KPSS table for the chain aggregate and a seeded sample of stores, on the log level and
     its candidate transforms; ACF/PACF of the aggregate (table + Kedro-Viz plot).
 
     Only data before the validation window is analysed (it informs modelling choices)."""
     t0 = time.perf_counter()
     p = params["stationarity"]
-    hist = sales.loc[sales["Date"] < validation_start(sales, params["validation_weeks"])]
+    hist = sales.loc[sales["Date"] <= pd.Timestamp(feature_context_validation.train_end)]
     grid = ts.build_grid(hist)
-    rng = np.random.default_rng(int(p.get("seed", 0)))
+    rng = np.random.default_rng(int(p["seed"]))
     n = min(int(p["max_stores"]), len(grid.store_ids))
     sample = np.sort(rng.choice(grid.store_ids, size=n, replace=False))
     agg = ts.aggregate_series(hist)
     series = {"aggregate": agg, **{f"store_{s}": ts.store_series(grid, int(s)) for s in sample}}
     table = ts.stationarity_table(series, level_window=int(params["window_days"]),
-                                  alpha=float(p["alpha"]), maxlag=int(p.get("adf_maxlag", 14)))
+                                  alpha=float(p["alpha"]), maxlag=int(p["adf_maxlag"]))
     summary = (table.groupby("transform")["verdict"].value_counts().unstack(fill_value=0)
                if len(table) else pd.DataFrame())
     logger.info("Stationarity verdicts (aggregate + %d stores) by transform:\n%s", n, summary)
@@ -76,26 +75,26 @@ def stationarity_report(sales: pd.DataFrame, params: dict[str, Any]):
     return table, acf, fig
 
 
-def train_lstm(sales: pd.DataFrame, stores_clean: pd.DataFrame, test_clean: pd.DataFrame,
-               params: dict[str, Any]) -> tuple[LSTMForecaster, pd.DataFrame]:
+def train_lstm(sales: pd.DataFrame, feature_context_validation: FeatureContext,
+               params: LSTMModelConfig) -> tuple[LSTMForecaster, pd.DataFrame]:
     """Fit the network on the history before the validation window (early stopping on its last
-    weeks); returns the model (history ending the day before the window) and the epoch log."""
-    start = validation_start(sales, params["validation_weeks"])
-    cutoff = start - pd.Timedelta(days=1)
+    weeks), with feature_engineering's validation context; returns the model (history ending
+    the day before the window) and the epoch log."""
+    cutoff = pd.Timestamp(feature_context_validation.train_end)
     t0 = time.perf_counter()
-    model = train_network(sales, stores_clean, test_clean, cutoff, params)
+    model = train_network(sales, feature_context_validation, params)
     history = pd.DataFrame(model.training["history"])
     logger.info("LSTM validation-phase model trained on history to %s in %.1fs", cutoff.date(),
                 time.perf_counter() - t0)
     return model, history
 
 
-def evaluate_lstm(model: LSTMForecaster, sales: pd.DataFrame,
-                  params: dict[str, Any]) -> tuple[dict[str, Any], pd.DataFrame]:
+def evaluate_lstm(model: LSTMForecaster,
+                  sales: pd.DataFrame) -> tuple[dict[str, Any], pd.DataFrame]:
     """Validation metrics (shared RMSPE/RMSE/MAE on Sales > 0) and interval coverage of
-    `model.predict` on the validation window, plus the predictions."""
-    start = validation_start(sales, params["validation_weeks"])
-    rows = sales.loc[sales["Date"] >= start]
+    `model.predict` on the validation window (every day after the model's history), plus the
+    predictions."""
+    rows = sales.loc[sales["Date"] > pd.Timestamp(model.metadata["history_end"])]
     report, predictions = validation_report(model, rows)
     report["training"] = {k: v for k, v in model.training.items() if k != "history"}
     logger.info("LSTM validation %s..%s: RMSPE %.4f  RMSE %.1f  MAE %.1f  (%d days with "
@@ -105,12 +104,12 @@ def evaluate_lstm(model: LSTMForecaster, sales: pd.DataFrame,
     return report, predictions
 
 
-def build_forecaster(model: LSTMForecaster, sales: pd.DataFrame, stores_clean: pd.DataFrame,
-                     test_clean: pd.DataFrame, metrics: dict[str, Any]) -> LSTMForecaster:
+def build_forecaster(model: LSTMForecaster, sales: pd.DataFrame, feature_context: FeatureContext,
+                     metrics: dict[str, Any]) -> LSTMForecaster:
     """The served model: same weights, history extended to the last input date (so the real
-    test dates are 43..90 days ahead) and the feature context refitted on all history."""
+    test dates are 43..90 days ahead) with feature_engineering's full context."""
     model = copy.copy(model)  # the validation-phase model stays as it was
-    model.set_history(sales, stores_clean, calendar_rows=test_clean)
+    model.set_history(sales, feature_context)
     model.metadata["metrics"] = {k: metrics[k] for k in ("rmspe", "rmse", "mae")}
     model.metadata["coverage"] = metrics["coverage"]
     model.metadata["validation_window"] = {"start": metrics["validation_start"],

@@ -1,4 +1,6 @@
-"""Wiring of the lstm_model pipeline (namespace `lstm_model`)."""
+"""Wiring of the lstm_model pipeline (namespace `lstm_model`). It reads feature_engineering's
+contexts (the validation window and the features are the ones the tree models use) and nothing
+from tree_model."""
 
 from kedro.pipeline import Pipeline, node
 
@@ -11,15 +13,15 @@ def create_pipeline(**kwargs) -> Pipeline:
     cfg = "params:lstm_model"
     nodes_ = [
         node(nodes.select_stores, ["sales_with_store", cfg], "lstm_sales", name="select_stores"),
-        node(nodes.stationarity_report, ["lstm_sales", cfg],
+        node(nodes.stationarity_report, ["lstm_sales", "feature_context_validation", cfg],
              ["lstm_stationarity_tests", "lstm_acf_pacf", "lstm_acf_pacf_plot"],
              name="stationarity_report"),
-        node(nodes.train_lstm, ["lstm_sales", "stores_clean", "test_clean", cfg],
+        node(nodes.train_lstm, ["lstm_sales", "feature_context_validation", cfg],
              ["lstm_validation_model", "lstm_training_history"], name="train_lstm"),
-        node(nodes.evaluate_lstm, ["lstm_validation_model", "lstm_sales", cfg],
+        node(nodes.evaluate_lstm, ["lstm_validation_model", "lstm_sales"],
              ["lstm_metrics", "lstm_validation_predictions"], name="evaluate_lstm"),
         node(nodes.build_forecaster,
-             ["lstm_validation_model", "lstm_sales", "stores_clean", "test_clean", "lstm_metrics"],
+             ["lstm_validation_model", "lstm_sales", "feature_context", "lstm_metrics"],
              "lstm_forecaster", name="build_forecaster"),
         node(nodes.predict_test, ["lstm_forecaster", "test_clean"],
              ["lstm_submission", "lstm_test_predictions"], name="predict_test"),
