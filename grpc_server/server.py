@@ -66,8 +66,10 @@ class ServingConfig:
         unknown, missing = sorted(set(values) - known), sorted(known - set(values))
         if unknown or missing:
             raise ValueError(f"parameters 'serving' (conf/base/parameters_serving.yml): unknown "
-                             f"keys {unknown}, missing keys {missing} (a `serving:` block in "
-                             "conf/<env> replaces the base one whole: repeat every key)")
+                             f"keys {unknown}, missing keys {missing}")
+        # conf/<env> merges into base key by key: an env stops serving a model by mapping it
+        # to null
+        values["models"] = {name: ds for name, ds in dict(values["models"]).items() if ds}
         config = cls(**values)
         return replace(config, **{k: v for k, v in overrides.items() if v is not None})
 

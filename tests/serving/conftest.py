@@ -67,13 +67,15 @@ def truncate_in_place(path: Path, size: int) -> None:
 
 
 def local_serving(ws: Path, **changes: Any) -> None:
-    """conf/local `serving:` = the base block with `changes` (a local block replaces the base
-    one whole, and every serving setting is required)."""
+    """conf/local `serving:` = the base block with `changes`; env parameters merge into base key
+    by key, so base models that `changes` leaves out are mapped to null (not served)."""
     import yaml
 
     base = yaml.safe_load((ws / "conf" / "base" / "parameters_serving.yml").read_text())
     (ws / "conf" / "local" / "parameters_serving_test.yml").write_text(
-        yaml.safe_dump({"serving": {**base["serving"], **changes}}))
+        yaml.safe_dump({"serving": {**base["serving"], **changes, **(
+            {"models": {**dict.fromkeys(base["serving"]["models"]), **changes["models"]}}
+            if "models" in changes else {})}}))
 
 
 @pytest.fixture()

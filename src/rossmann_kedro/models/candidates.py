@@ -45,6 +45,8 @@ class CandidateSpec:
     def from_params(cls, name: str, spec: dict[str, Any]) -> CandidateSpec:
         """Validated spec; errors name the candidate and the bad key."""
         where = f"tree_model.candidates.{name}"
+        if hasattr(spec, "to_dict"):  # the typed TreeModelConfig's candidate
+            spec = spec.to_dict()
         if not isinstance(spec, dict):
             raise ValueError(f"{where}: expected a mapping, got {type(spec).__name__}")
         missing, extra = _KEYS - set(spec), set(spec) - _KEYS
@@ -82,6 +84,7 @@ def ensemble_specs(tree_params: dict[str, Any]) -> dict[str, dict[str, float]]:
     cands = set(tree_params["candidates"])
     out = {}
     for name, members in (tree_params["ensembles"] or {}).items():
+        members = dict(members)
         unknown = set(members) - cands
         if unknown or not members:
             raise ValueError(f"tree_model.ensembles.{name}: unknown candidates {sorted(unknown)}"

@@ -27,6 +27,10 @@ from rossmann_kedro.models.candidates import (
     trainable_rows,
 )
 from rossmann_kedro.models.intervals import HorizonConformalInterval
+from rossmann_kedro.pipelines.backtest.config import BacktestConfig
+from rossmann_kedro.pipelines.feature_engineering.config import FeatureEngineeringConfig
+from rossmann_kedro.pipelines.lstm_model.config import LSTMModelConfig
+from rossmann_kedro.pipelines.tree_model.config import TreeModelConfig
 
 logger = logging.getLogger(__name__)
 
@@ -69,9 +73,9 @@ def _sample_stores(frame: pd.DataFrame, sales: pd.DataFrame, max_stores: int | N
 
 
 def run_backtest(model_input_origins: pd.DataFrame, sales_with_store: pd.DataFrame,
-                 stores_clean: pd.DataFrame, fe_params: dict[str, Any],
-                 tree_params: dict[str, Any], lstm_params: dict[str, Any],
-                 params: dict[str, Any]) -> pd.DataFrame:
+                 stores_clean: pd.DataFrame, fe_params: FeatureEngineeringConfig,
+                 tree_params: TreeModelConfig, lstm_params: LSTMModelConfig,
+                 params: BacktestConfig) -> pd.DataFrame:
     """Out-of-sample log1p forecasts of every model in `params["models"]`, per fold and day."""
     t_start = time.perf_counter()
     frame, sales = _sample_stores(model_input_origins, sales_with_store,
@@ -163,8 +167,8 @@ def _fold_scores(predictions: pd.DataFrame, column: str | pd.Series) -> np.ndarr
                      for _, g in predictions.groupby("fold")])
 
 
-def select_model(predictions: pd.DataFrame, tree_params: dict[str, Any],
-                 params: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, Any]]:
+def select_model(predictions: pd.DataFrame, tree_params: TreeModelConfig,
+                 params: BacktestConfig) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Add the ensembles, pick the served model by mean RMSPE over folds, test a bias
     correction leave-one-fold-out, and add the `served` column (the choice, corrected)."""
     out = predictions.copy()
@@ -283,8 +287,8 @@ def _error_figure(table: pd.DataFrame):
     return fig
 
 
-def calibrate_intervals(predictions: pd.DataFrame, tree_params: dict[str, Any],
-                        params: dict[str, Any]):
+def calibrate_intervals(predictions: pd.DataFrame, tree_params: TreeModelConfig,
+                        params: BacktestConfig):
     """Served interval calibration on all folds' out-of-sample residuals of the served model,
     and its honest coverage: for each fold, calibrated on the other folds only."""
     cfg = params["intervals"]
@@ -341,7 +345,7 @@ def _coverage_figure(table: pd.DataFrame):
     return fig
 
 
-def worst_stores(predictions: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
+def worst_stores(predictions: pd.DataFrame, params: BacktestConfig) -> pd.DataFrame:
     """Per fold, the stores contributing most squared percentage error of the served model."""
     p = predictions.loc[(predictions["Sales"] > 0) & predictions["served"].notna()]
     spe = ((p["Sales"] - np.expm1(p["served"])) / p["Sales"]) ** 2

@@ -26,13 +26,14 @@ from rossmann_kedro.models.candidates import (
 )
 from rossmann_kedro.models.intervals import HorizonConformalInterval
 from rossmann_kedro.models.tree import TreeForecaster, member_features
+from rossmann_kedro.pipelines.tree_model.config import TreeModelConfig
 
 logger = logging.getLogger(__name__)
 
 
 def train_members(model_input_origins: pd.DataFrame, model_input_full: pd.DataFrame,
                   backtest_selection: dict[str, Any],
-                  params: dict[str, Any]) -> dict[str, Pipeline]:
+                  params: TreeModelConfig) -> dict[str, Pipeline]:
     """Fit every member of the chosen model on all history, laid out as the candidate says
     (origin frame, or every open day with the full context's features)."""
     specs = candidate_specs(params)

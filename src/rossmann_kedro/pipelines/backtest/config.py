@@ -1,0 +1,25 @@
+"""Settings of the backtest (`backtest:` in parameters_backtest.yml)."""
+
+from __future__ import annotations
+
+from pydantic import NonNegativeInt, PositiveFloat, PositiveInt, confloat
+
+from rossmann_kedro.config import Config
+
+
+class BacktestIntervalsConfig(Config):
+    levels: list[confloat(gt=0, lt=1)]
+    band_days: PositiveInt
+    shrinkage: PositiveFloat
+
+
+class BacktestConfig(Config):
+    n_folds: PositiveInt
+    models: list[str]
+    reference_model: str
+    naive_weeks: PositiveInt
+    max_stores: PositiveInt | None
+    seed: NonNegativeInt
+    bias_factors: list[PositiveFloat]
+    intervals: BacktestIntervalsConfig
+    top_stores: PositiveInt
