@@ -60,6 +60,7 @@ def readme_commands(text: str) -> list[str]:
 
 def _reason(command: str) -> str | None:
     bare = re.sub(r"^(\w+=\S*\s+)+", "", command)  # `TOKEN=... cmd`: judged by cmd
+    bare = re.sub(r"^nice(\s+-n\s*-?\d+)?\s+", "", bare)  # `nice -n 15 cmd`: judged by cmd
     return next((why for prefix, why in NOT_RUN.items() if bare.startswith(prefix)), None)
 
 
