@@ -173,12 +173,13 @@ def select_model(predictions: pd.DataFrame, tree_params: TreeModelConfig,
     correction leave-one-fold-out, and add the `served` column (the choice, corrected)."""
     out = predictions.copy()
     specs = candidate_specs(tree_params)
-    for name, members in ensemble_specs(tree_params).items():
+    ensembles = ensemble_specs(tree_params)
+    for name, members in ensembles.items():
         if all(m in out for m in members):
             out[name] = sum(w * out[m] for m, w in members.items())
     scored = [c for c in model_columns(out) if out[c].notna().all()]
     scores = {c: _fold_scores(out, c) for c in model_columns(out)}
-    servable = [c for c in scored if c in specs or c in ensemble_specs(tree_params)]
+    servable = [c for c in scored if c in specs or c in ensembles]
     if not servable:
         raise ValueError("backtest ran no tree candidate: add one to backtest.models")
     choice = tree_params["serve_model"]
@@ -187,7 +188,7 @@ def select_model(predictions: pd.DataFrame, tree_params: TreeModelConfig,
     elif choice not in servable:
         raise ValueError(f"tree_model.serve_model {choice!r} was not backtested; scored: "
                          f"{servable}")
-    members = (ensemble_specs(tree_params)[choice] if choice in ensemble_specs(tree_params)
+    members = (ensembles[choice] if choice in ensembles
                else {choice: 1.0})
     bias = _bias_correction(out, choice, [float(f) for f in params["bias_factors"]])
     out["served"] = out[choice] + bias["log_shift"]
