@@ -332,13 +332,19 @@ def profile_single_row(ws: Path, rows: pd.DataFrame, model: str) -> frozenset[in
     f = loaded.forecaster
     rows = rows.loc[rows["Store"].isin(f.stores)]
     req = pb.PredictRequest(model=model, rows=frame_to_rows(rows.head(1)))
-    from grpc_server.convert import rows_to_frame
+    from grpc_server.convert import columns_from_parts, frame_from_columns, rows_to_frame
 
-    frame = rows_to_frame(req.rows, loaded.known_stores, 10).frame
+    converted = rows_to_frame(req.rows, loaded.known_stores, 10)
+    frame = converted.frame
     print(f"[{model}] single-row Predict in process ({type(f).__name__} {loaded.version}):")
     print(f"  whole servicer path       {_best_ms(lambda: predict(reg, req, 10)):8.3f} ms")
-    print(f"  request -> frame (server) {_best_ms(lambda: rows_to_frame(req.rows, loaded.known_stores, 10)):8.3f} ms")
-    print(f"  forecaster.predict        {_best_ms(lambda: f.predict(frame)):8.3f} ms")
+    print(f"  request -> columns        {_best_ms(lambda: rows_to_frame(req.rows, loaded.known_stores, 10)):8.3f} ms")
+    print(f"  columns -> DataFrame      {_best_ms(lambda: frame_from_columns([converted.columns])):8.3f} ms")
+    print(f"  forecaster.predict(frame) {_best_ms(lambda: f.predict(frame)):8.3f} ms")
+    if hasattr(f, "predict_arrays"):  # what the server calls (no DataFrames)
+        cols = columns_from_parts([converted.columns])
+        print(f"  forecaster.predict_arrays {_best_ms(lambda: f.predict_arrays(cols)):8.3f} ms"
+              "  (the server's path)")
     if hasattr(f, "pipeline") and hasattr(f, "context") and hasattr(f, "check_fast_path"):
         from rossmann_kedro.features import build_features
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from grpc_server.convert import ConvertedRows, frame_from_columns, prediction_values
+from grpc_server.convert import ConvertedRows, forecast_values
 
 
 @dataclass(eq=False)
@@ -92,9 +92,9 @@ class Coalescer:
             self.calls += 1
             if len(calls) > 1:
                 try:
-                    frame = frame_from_columns([c.converted.columns for c in calls])
-                    values = prediction_values(calls[0].forecaster.predict(frame), len(frame),
-                                               calls[0].label)
+                    values = forecast_values(
+                        calls[0].forecaster, [c.converted.columns for c in calls],
+                        sum(len(c.converted.dates) for c in calls), calls[0].label)
                 except Exception:  # retry alone: each request gets its own error
                     pass
                 else:
@@ -114,4 +114,4 @@ class Coalescer:
 
 
 def _predict_alone(forecaster: Any, converted: ConvertedRows, label: str) -> np.ndarray:
-    return prediction_values(forecaster.predict(converted.frame), len(converted.dates), label)
+    return forecast_values(forecaster, [converted.columns], len(converted.dates), label)

@@ -246,6 +246,35 @@ def _describe_errors(
     return f"invalid request: {shown}{more}"
 
 
+def columns_from_parts(parts: Sequence[dict[str, Any]]) -> dict[str, np.ndarray]:
+    """The request columns of one or more converted requests as one mapping of arrays (the
+    `RequestRows` an `ArrayForecaster` takes; StateHoliday as an object array of str)."""
+    if len(parts) == 1:
+        cols = dict(parts[0])
+        cols["StateHoliday"] = np.array(cols["StateHoliday"], dtype=object)
+        return cols
+    cols = {c: np.concatenate([p[c] for p in parts]) for c in REQUEST_COLUMNS
+            if c != "StateHoliday"}
+    cols["StateHoliday"] = np.array([h for p in parts for h in p["StateHoliday"]], dtype=object)
+    return cols
+
+
+def forecast_values(forecaster: Any, parts: Sequence[dict[str, Any]], n_rows: int,
+                    what: str) -> np.ndarray:
+    """(n_rows, 3) Sales/lower/upper of `forecaster` on the converted requests' columns, checked.
+
+    An `ArrayForecaster` is given the column arrays (no DataFrame is built: ~0.3 ms less per
+    small request); any other Forecaster gets the frame `predict` documents."""
+    predict_arrays = getattr(forecaster, "predict_arrays", None)
+    if predict_arrays is None:
+        return prediction_values(forecaster.predict(frame_from_columns(parts)), n_rows, what)
+    values = np.asarray(predict_arrays(columns_from_parts(parts)), dtype=np.float64)
+    if values.shape != (n_rows, len(PREDICTION_COLUMNS)):
+        raise RuntimeError(f"{what} returned an array of shape {values.shape}; expected "
+                           f"({n_rows}, {len(PREDICTION_COLUMNS)})")
+    return values
+
+
 def prediction_values(predicted: pd.DataFrame, n_rows: int, what: str) -> np.ndarray:
     """The (n_rows, 3) float64 Sales/lower/upper of a Forecaster's output, checked."""
     missing = [c for c in PREDICTION_COLUMNS if c not in predicted.columns]

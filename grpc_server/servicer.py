@@ -12,13 +12,12 @@ from contextlib import contextmanager
 from typing import Any
 
 import grpc
-import pandas as pd
 
 from grpc_server.coalesce import Coalescer
 from grpc_server.convert import (
     ConvertedRows,
     check_batch_size,
-    prediction_values,
+    forecast_values,
     predictions_to_response,
     rows_to_frame,
 )
@@ -52,27 +51,23 @@ def predict(
     check_batch_size(len(request.rows), max_batch_rows)
     loaded = registry.get(request.model, request.version)  # grabbed once: hot reload-safe
     converted = rows_to_frame(request.rows, loaded.known_stores, max_batch_rows)
+    label = f"model {loaded.name} {loaded.version}"
     try:
         if coalescer is None:
-            predicted = loaded.forecaster.predict(converted.frame)
+            predicted = forecast_values(loaded.forecaster, [converted.columns],
+                                        len(converted.dates), label)
         else:
-            predicted = coalescer.predict(loaded.forecaster, converted,
-                                          f"model {loaded.name} {loaded.version}")
+            predicted = coalescer.predict(loaded.forecaster, converted, label)
     except ValueError as exc:
         # The model's own input checks (a date outside the LSTM's horizon or the tree's calendar,
         # a bad 0/1 value, ...) are request problems: INVALID_ARGUMENT, and the server serves on.
         logger.warning("model %s %s refused %d rows: %s", loaded.name, loaded.version,
                        len(converted.dates), exc)
         raise InvalidArgument(model_refusal(loaded.name, loaded.version, exc)) from exc
-    if on_predicted is None:
-        return predictions_to_response(loaded.name, loaded.version, converted, predicted)
-    if isinstance(predicted, pd.DataFrame):
-        predicted = prediction_values(predicted, len(converted.dates),
-                                      f"model {loaded.name} {loaded.version}")
     response = predictions_to_response(loaded.name, loaded.version, converted, predicted)
-    on_predicted("Predict", loaded, converted, predicted)  # only what is really answered
+    if on_predicted is not None:
+        on_predicted("Predict", loaded, converted, predicted)  # only what is really answered
     return response
-
 
 # RowError.field (Kaggle column names, the Forecaster contract) -> StoreDay field.
 _PROTO_FIELD = {

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from grpc_server.convert import ConvertedRows, prediction_values, rows_to_frame
+from grpc_server.convert import ConvertedRows, forecast_values, rows_to_frame
 from grpc_server.errors import FailedPrecondition, InvalidArgument, NotFound
 from grpc_server.registry import LoadedModel, ModelRegistry
 from grpc_server.store_data import StoreData, habitual_open
@@ -131,11 +131,11 @@ def forecast_store(registry: ModelRegistry, store_data: StoreData,
     ]
     converted = rows_to_frame(proto_rows, loaded.known_stores, max_rows=max(max_days, 1))
     try:
-        predicted = loaded.forecaster.predict(converted.frame)
+        values = forecast_values(loaded.forecaster, [converted.columns], len(proto_rows),
+                                 f"model {loaded.name}")
     except ValueError as exc:
         raise InvalidArgument(f"days: model {loaded.name!r} ({loaded.version}) cannot forecast "
                               f"store {request.store} on these days: {exc}") from exc
-    values = prediction_values(predicted, len(proto_rows), f"model {loaded.name}")
     if not np.isfinite(values).all():
         raise RuntimeError(f"model {loaded.name} {loaded.version} predicted non-finite values")
 

@@ -33,6 +33,7 @@ NOT_RUN = {
     ".venv/bin/python -m grpc_server client": "needs a running server; its options are parsed",
     ".venv/bin/kedro viz run": "starts a long-running server (tests/test_kedro_viz.py runs it)",
     ".venv/bin/python benchmarks/": "benchmark: minutes on the real data",
+    "git clone . ../rossmann-under-load": "runs the whole suite three times beside CPU hogs",
     "python3 -m venv .venv-tracking": "creates a second venv (downloads ~100 MB)",
     ".venv/bin/kedro run --env dask": "minutes on a local Dask cluster, or a remote scheduler "
                                       "(tests/scale/test_dask_env.py runs the dask env)",

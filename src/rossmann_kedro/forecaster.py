@@ -4,14 +4,20 @@ test.csv-format rows into sales with a prediction interval."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
+import numpy as np
 import pandas as pd
 
 # Columns a request row carries, in Kaggle test.csv names. `Id` is optional.
 REQUEST_COLUMNS = ("Store", "DayOfWeek", "Date", "Open", "Promo", "StateHoliday", "SchoolHoliday")
 PREDICTION_COLUMNS = ("Sales", "lower", "upper")
+
+# Request rows as `ArrayForecaster.predict_arrays` takes them: a DataFrame, or a mapping of
+# `REQUEST_COLUMNS` -> equal-length 1-d arrays with the dtypes `Forecaster.predict` documents
+# (StateHoliday: an object array of str).
+RequestRows = pd.DataFrame | Mapping[str, Any]
 
 
 class RowError(ValueError):
@@ -49,3 +55,15 @@ class Forecaster(Protocol):
     metadata: dict[str, Any]
 
     def predict(self, rows: pd.DataFrame) -> pd.DataFrame: ...
+
+
+@runtime_checkable
+class ArrayForecaster(Forecaster, Protocol):
+    """A Forecaster that also predicts from column arrays, without building DataFrames.
+
+    `predict_arrays(rows)` must give exactly `predict(frame)`'s values as an (n, 3) float64
+    array in `PREDICTION_COLUMNS` order, with the same refusals. Servers prefer it for small
+    requests: two DataFrames per call cost more than a tree model's arithmetic.
+    """
+
+    def predict_arrays(self, rows: RequestRows) -> np.ndarray: ...

@@ -15,7 +15,7 @@ import weakref
 import numpy as np
 import pandas as pd
 
-from rossmann_kedro.forecaster import RowError
+from rossmann_kedro.forecaster import RequestRows, RowError
 
 from . import calendar as cal
 from .context import RECENT_WINDOWS_DAYS, FeatureContext
@@ -68,12 +68,17 @@ CONTINUOUS_FEATURES: tuple[str, ...] = (
 )
 
 
-def _int_column(rows: pd.DataFrame, col: str, binary: bool = True) -> np.ndarray:
+def _values(rows: RequestRows, col: str) -> np.ndarray:
+    values = rows[col]
+    return values.to_numpy() if isinstance(values, pd.Series) else np.asarray(values)
+
+
+def _int_column(rows: RequestRows, col: str, binary: bool = True) -> np.ndarray:
     """Column as int64; numeric dtypes skip pandas parsing (the single-row serving path)."""
-    values = rows[col].to_numpy()
+    values = _values(rows, col)
     if values.dtype.kind not in "iub":
         try:
-            values = pd.to_numeric(rows[col], errors="raise").to_numpy(dtype=np.float64)
+            values = pd.to_numeric(pd.Series(values), errors="raise").to_numpy(dtype=np.float64)
         except (ValueError, TypeError) as exc:
             raise ValueError(f"column {col!r}: not numeric ({exc})") from exc
         bad = np.isnan(values) | (values != np.round(values))
@@ -89,11 +94,11 @@ def _int_column(rows: pd.DataFrame, col: str, binary: bool = True) -> np.ndarray
     return values
 
 
-def _day_numbers(rows: pd.DataFrame) -> np.ndarray:
-    values = rows["Date"].to_numpy()
+def _day_numbers(rows: RequestRows) -> np.ndarray:
+    values = _values(rows, "Date")
     if values.dtype.kind != "M":
         try:
-            values = pd.to_datetime(rows["Date"]).to_numpy()
+            values = pd.to_datetime(pd.Series(values)).to_numpy()
         except (ValueError, TypeError) as exc:
             raise ValueError(f"column 'Date': cannot parse ({exc})") from exc
     if np.isnat(values).any():
@@ -197,15 +202,19 @@ def build_features(rows: pd.DataFrame, context: FeatureContext) -> pd.DataFrame:
     return pd.DataFrame(matrix.T, index=rows.index, columns=_COLUMNS, copy=False)
 
 
-def feature_matrix(rows: pd.DataFrame, context: FeatureContext) -> np.ndarray:
+def feature_matrix(rows: RequestRows, context: FeatureContext) -> np.ndarray:
     """`build_features` as a bare (len(FEATURE_NAMES), len(rows)) float32 array, features x rows:
-    the same numbers without the DataFrame, for the request-sized serving path."""
-    present = set(rows.columns)
-    missing = [c for c in REQUIRED_COLUMNS if c not in present]
+    the same numbers without the DataFrame, for the request-sized serving path. `rows` may be a
+    mapping of column arrays (`RequestRows`)."""
+    missing = [c for c in REQUIRED_COLUMNS if c not in rows]
     if missing:
         raise ValueError(f"rows lack columns {missing}")
-    n = len(rows)
     stores = _int_column(rows, "Store", binary=False)
+    n = len(stores)
+    if not isinstance(rows, pd.DataFrame):
+        lengths = {c: len(rows[c]) for c in REQUIRED_COLUMNS}
+        if len(set(lengths.values())) != 1:
+            raise ValueError(f"columns of different lengths: {lengths}")
     pos = np.searchsorted(context.store_ids, stores)
     pos_c = np.clip(pos, 0, len(context.store_ids) - 1)
     unknown = context.store_ids[pos_c] != stores
@@ -221,7 +230,7 @@ def feature_matrix(rows: pd.DataFrame, context: FeatureContext) -> np.ndarray:
         raise RowError(i, "Date", f"Date {np.datetime64(int(days[i]), 'D')} outside {lo}..{hi}")
     promo = _int_column(rows, "Promo")
     school = _int_column(rows, "SchoolHoliday")
-    sh = rows["StateHoliday"].to_numpy(dtype=object)
+    sh = _values(rows, "StateHoliday").astype(object, copy=False)
     state = np.zeros(n, dtype=np.int64)
     known = np.zeros(n, dtype=bool)
     for key, code in cal.HOLIDAY_CODES.items():

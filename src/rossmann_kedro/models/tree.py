@@ -34,7 +34,7 @@ from rossmann_kedro.features import (
     build_features,
     feature_matrix,
 )
-from rossmann_kedro.forecaster import PREDICTION_COLUMNS
+from rossmann_kedro.forecaster import PREDICTION_COLUMNS, RequestRows
 
 from .intervals import HorizonConformalInterval
 
@@ -177,7 +177,7 @@ class TreeForecaster:
             fast = self._fast = [_FastScorer(m) for m in self.members]
         return fast
 
-    def predict_log(self, rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    def predict_log(self, rows: RequestRows) -> tuple[np.ndarray, np.ndarray]:
         """(log1p(Sales) point predictions, days after the origin) for every row, open or not."""
         # the bare matrix (features x rows), not build_features' DataFrame: same numbers, and
         # ~0.1 ms less per request
@@ -211,25 +211,31 @@ class TreeForecaster:
         """
         if len(rows) == 0:
             return pd.DataFrame(0.0, index=rows.index, columns=_OUTPUT_COLUMNS)
-        if "Open" in rows.columns:
-            open_ = rows["Open"].to_numpy()
+        out = self.predict_arrays(rows)
+        # a shared (immutable) Index: building one per call costs more than the whole frame
+        return pd.DataFrame(out, index=rows.index, columns=_OUTPUT_COLUMNS, copy=False)
+
+    def predict_arrays(self, rows: RequestRows) -> np.ndarray:
+        """`predict` without the DataFrames (`ArrayForecaster`): request columns as a mapping of
+        arrays (or a frame) in, an (n, 3) float64 Sales/lower/upper array out. The serving path:
+        building the frames costs ~0.3 ms per request, more than the trees."""
+        pred_log, horizon = self.predict_log(rows)  # validates every row, open or not
+        if "Open" in rows:
+            open_ = np.asarray(rows["Open"])
             if open_.dtype.kind in "iub":  # the serving path: no NaN possible, no parsing
                 open_ = open_ != 0
             else:
-                open_ = pd.to_numeric(rows["Open"], errors="coerce").fillna(1).to_numpy() != 0
+                open_ = pd.to_numeric(pd.Series(open_), errors="coerce").fillna(1).to_numpy() != 0
         else:
-            open_ = np.ones(len(rows), dtype=bool)
-        pred_log, horizon = self.predict_log(rows)  # validates every row, open or not
-        stores = rows["Store"].to_numpy(np.int64)
+            open_ = np.ones(len(pred_log), dtype=bool)
+        stores = np.asarray(rows["Store"]).astype(np.int64, copy=False)
         lower, upper = self.interval.bounds(stores, pred_log, horizon)
         sales = np.maximum(np.expm1(pred_log), 0.0)
-        out = np.column_stack([
+        return np.column_stack([
             np.where(open_, sales, 0.0),
             np.where(open_, np.minimum(lower, sales), 0.0),
             np.where(open_, np.maximum(upper, sales), 0.0),
         ])
-        # a shared (immutable) Index: building one per call costs more than the whole frame
-        return pd.DataFrame(out, index=rows.index, columns=_OUTPUT_COLUMNS, copy=False)
 
     def __repr__(self) -> str:
         m = self.metadata
