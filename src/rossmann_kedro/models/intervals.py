@@ -13,6 +13,7 @@ stay sensible.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -130,6 +131,11 @@ class HorizonConformalInterval:
     about, and a model refitted on all data does not get in-sample bands. Normalised residuals
     (log residual / store scale) get their own two-sided quantiles per band; each store's scale
     is shrunk toward the global one. Horizons past the last band use the last band.
+
+    Split conformal assumes calibration and future residuals are exchangeable; forecast folds
+    are not (a January fold errs more than a May one), so calibrating at the nominal level
+    under-covers a new season. `band_levels` (from `adjusted_band_levels`) raise each band's
+    quantile level by what leave-one-fold-out showed that shift to cost.
     """
 
     level: float = 0.8
@@ -140,6 +146,8 @@ class HorizonConformalInterval:
     q_low: list[float] = field(default_factory=list)     # one per band
     q_high: list[float] = field(default_factory=list)
     n_per_band: list[int] = field(default_factory=list)
+    # per-band quantile levels that make the nominal `level` hold on a new fold (None = nominal)
+    band_levels: list[float] | None = None
 
     def fit(self, stores: np.ndarray, horizon: np.ndarray,
             log_residuals: np.ndarray) -> HorizonConformalInterval:
@@ -151,7 +159,6 @@ class HorizonConformalInterval:
         self._keys = None
         z = r / self._scales(stores)
         band = self.band_of(horizon)
-        alpha = 1.0 - self.level
         self.q_low, self.q_high, self.n_per_band = [], [], []
         for b in range(int(band.max()) + 1):
             zb = z[band == b]
@@ -163,18 +170,23 @@ class HorizonConformalInterval:
                     self.q_high.append(self.q_high[-1])
                     self.n_per_band.append(int(len(zb)))
                     continue
-            n = len(zb)
-            lo_q = max(0.0, np.floor((n + 1) * alpha / 2) / n)
-            hi_q = min(1.0, np.ceil((n + 1) * (1 - alpha / 2)) / n)
-            self.q_low.append(float(np.quantile(zb, lo_q)))
-            self.q_high.append(float(np.quantile(zb, hi_q)))
-            self.n_per_band.append(int(n))
+            lo, hi = conformal_quantiles(zb, [self.level_of_band(b)])
+            self.q_low.append(float(lo[0]))
+            self.q_high.append(float(hi[0]))
+            self.n_per_band.append(int(len(zb)))
         logger.info("Horizon conformal %.0f%% intervals: %d residuals, %d stores, %d bands of %d "
-                    "days, normalised quantiles %s", 100 * self.level, len(r),
-                    len(self.scale_by_store),
-                    len(self.q_low), self.band_days,
+                    "days, quantile levels %s, normalised quantiles %s", 100 * self.level, len(r),
+                    len(self.scale_by_store), len(self.q_low), self.band_days,
+                    [round(self.level_of_band(b), 3) for b in range(len(self.q_low))],
                     [f"[{a:.2f}, {b:.2f}]" for a, b in zip(self.q_low, self.q_high, strict=False)])
         return self
+
+    def level_of_band(self, band: int) -> float:
+        """The quantile level band `band` is calibrated at: `band_levels` (see
+        `adjusted_band_levels`) where given, else the nominal `level`."""
+        if self.band_levels:
+            return float(self.band_levels[min(band, len(self.band_levels) - 1)])
+        return float(self.level)
 
     def band_of(self, horizon: np.ndarray) -> np.ndarray:
         """Band index of horizons 1.. (horizon 1..band_days -> 0); <= 0 counts as the first."""
@@ -198,3 +210,65 @@ class HorizonConformalInterval:
         state.pop("_keys", None)
         state.pop("_vals", None)
         return state
+
+    def __setstate__(self, state: dict) -> None:
+        state.setdefault("band_levels", None)  # pickled before band levels existed: nominal
+        self.__dict__.update(state)
+
+
+def conformal_quantiles(z: np.ndarray, levels: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    """(lower, upper) two-sided split-conformal quantiles of scores `z` at each of `levels`,
+    with the finite-sample correction of the two one-sided quantile levels."""
+    n = len(z)
+    alpha = 1.0 - np.asarray(levels, dtype=np.float64)
+    lo_q = np.maximum(0.0, np.floor((n + 1) * alpha / 2) / n)
+    hi_q = np.minimum(1.0, np.ceil((n + 1) * (1 - alpha / 2)) / n)
+    return np.quantile(z, lo_q), np.quantile(z, hi_q)
+
+
+def adjusted_band_levels(
+    stores: np.ndarray, horizon: np.ndarray, log_residuals: np.ndarray, folds: np.ndarray,
+    level: float, grid: Sequence[float], band_days: int, shrinkage: float,
+) -> list[float] | None:
+    """Per horizon band, the quantile level from `grid` whose leave-one-fold-out coverage over
+    `folds` is closest to `level` (ties: the lower level): calibrating on all but one fold and
+    scoring that fold is what serving a new period does. None with fewer than two folds
+    (nothing to leave out): calibrate at the nominal level.
+
+    Scoring every level costs one store-scale fit per left-out fold: the normalised residuals
+    do not depend on the level, only their quantiles do."""
+    stores = np.asarray(stores, dtype=np.int64)
+    r = np.asarray(log_residuals, dtype=np.float64)
+    folds = np.asarray(folds)
+    grid = np.asarray(sorted(grid), dtype=np.float64)
+    unique = np.unique(folds)
+    if len(unique) < 2:
+        return None
+    probe = HorizonConformalInterval(band_days=band_days, shrinkage=shrinkage)
+    band = probe.band_of(horizon)
+    n_bands = int(band.max()) + 1
+    hits = np.zeros((n_bands, len(grid)))
+    counted = np.zeros(n_bands)
+    for fold in unique:
+        cal, ev = folds != fold, folds == fold
+        probe.global_scale, probe.scale_by_store = store_scales(stores[cal], r[cal], shrinkage)
+        probe._keys = None
+        z_cal, z_ev = r[cal] / probe._scales(stores[cal]), r[ev] / probe._scales(stores[ev])
+        for b in range(n_bands):
+            zb, eb = z_cal[band[cal] == b], np.sort(z_ev[band[ev] == b])
+            if len(zb) < 10 or len(eb) == 0:
+                continue
+            lo, hi = conformal_quantiles(zb, grid)
+            inside = np.searchsorted(eb, hi, side="right") - np.searchsorted(eb, lo, side="left")
+            hits[b] += inside / len(eb)   # each fold weighs the same
+            counted[b] += 1
+    levels = []
+    for b in range(n_bands):
+        if counted[b] == 0:
+            levels.append(levels[-1] if levels else float(level))
+            continue
+        gap = np.abs(hits[b] / counted[b] - level)
+        levels.append(float(grid[int(np.argmin(gap))]))  # argmin: the first (lowest) of ties
+    logger.info("Interval levels for %.0f%% coverage on a new fold, per %d-day band: %s",
+                100 * level, band_days, [round(v, 3) for v in levels])
+    return levels

@@ -7,10 +7,17 @@ from pydantic import NonNegativeInt, PositiveFloat, PositiveInt, confloat
 from rossmann_kedro.config import Config
 
 
+class LevelSearchConfig(Config):
+    below: confloat(ge=0, lt=0.5)
+    above: confloat(ge=0, lt=0.5)
+    step: confloat(gt=0, lt=0.1)
+
+
 class BacktestIntervalsConfig(Config):
     levels: list[confloat(gt=0, lt=1)]
     band_days: PositiveInt
     shrinkage: PositiveFloat
+    level_search: LevelSearchConfig | None
 
 
 class BacktestConfig(Config):

@@ -26,7 +26,7 @@ from rossmann_kedro.models.candidates import (
     origin_training_rows,
     trainable_rows,
 )
-from rossmann_kedro.models.intervals import HorizonConformalInterval
+from rossmann_kedro.models.intervals import HorizonConformalInterval, adjusted_band_levels
 from rossmann_kedro.pipelines.backtest.config import BacktestConfig
 from rossmann_kedro.pipelines.feature_engineering.config import FeatureEngineeringConfig
 from rossmann_kedro.pipelines.lstm_model.config import LSTMModelConfig
@@ -288,10 +288,32 @@ def _error_figure(table: pd.DataFrame):
     return fig
 
 
+def _level_grid(level: float, search: Any) -> list[float] | None:
+    """Quantile levels tried around `level` (see `adjusted_band_levels`); None = no search."""
+    if not search:
+        return None
+    lo = max(0.5, level - float(search["below"]))
+    hi = min(0.995, level + float(search["above"]))
+    return [round(v, 4) for v in np.arange(lo, hi + 1e-9, float(search["step"]))]
+
+
+def _fit_interval(level: float, cfg: Any, stores: np.ndarray, horizon: np.ndarray,
+                  resid: np.ndarray, folds: np.ndarray) -> HorizonConformalInterval:
+    """An interval calibrated on these folds' residuals, its band levels chosen on them."""
+    grid = _level_grid(level, cfg["level_search"])
+    band_levels = None if grid is None else adjusted_band_levels(
+        stores, horizon, resid, folds, level, grid, int(cfg["band_days"]), float(cfg["shrinkage"]))
+    return HorizonConformalInterval(
+        level=level, band_days=int(cfg["band_days"]), shrinkage=float(cfg["shrinkage"]),
+        band_levels=band_levels).fit(stores, horizon, resid)
+
+
 def calibrate_intervals(predictions: pd.DataFrame, tree_params: TreeModelConfig,
                         params: BacktestConfig):
     """Served interval calibration on all folds' out-of-sample residuals of the served model,
-    and its honest coverage: for each fold, calibrated on the other folds only."""
+    and its honest coverage: for each fold, calibrated on the other folds only (the band levels
+    too: they are chosen by leave-one-fold-out among those other folds, never on the fold
+    scored)."""
     cfg = params["intervals"]
     p = predictions.loc[(predictions["Sales"] > 0) & predictions["served"].notna()]
     resid = np.log1p(p["Sales"].to_numpy(np.float64)) - p["served"].to_numpy()
@@ -301,9 +323,8 @@ def calibrate_intervals(predictions: pd.DataFrame, tree_params: TreeModelConfig,
     for level in cfg["levels"]:
         for fold in np.unique(folds):
             cal, ev = folds != fold, folds == fold
-            interval = HorizonConformalInterval(
-                level=float(level), band_days=int(cfg["band_days"]),
-                shrinkage=float(cfg["shrinkage"])).fit(stores[cal], horizon[cal], resid[cal])
+            interval = _fit_interval(float(level), cfg, stores[cal], horizon[cal], resid[cal],
+                                     folds[cal])
             lo, hi = interval.bounds(stores[ev], p["served"].to_numpy()[ev], horizon[ev])
             y = p["Sales"].to_numpy(np.float64)[ev]
             hit = (y >= lo) & (y <= hi)
@@ -321,9 +342,8 @@ def calibrate_intervals(predictions: pd.DataFrame, tree_params: TreeModelConfig,
                                                                      "mean"), n=("n", "sum"))
             .reset_index().assign(fold="mean"))
     table = pd.concat([table, mean], ignore_index=True)
-    served = HorizonConformalInterval(
-        level=float(tree_params["intervals"]["level"]), band_days=int(cfg["band_days"]),
-        shrinkage=float(cfg["shrinkage"])).fit(stores, horizon, resid)
+    served = _fit_interval(float(tree_params["intervals"]["level"]), cfg, stores, horizon, resid,
+                           folds)
     for _, r in mean.loc[mean["week"] == 0].iterrows():
         logger.info("Intervals at %.0f%%: leave-one-fold-out coverage %.3f, mean width %.1f%% of "
                     "Sales", 100 * r["level"], r["coverage"], 100 * r["mean_relative_width"])
