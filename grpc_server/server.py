@@ -26,7 +26,7 @@ from grpc_server.security import (
     check_exposure,
     server_credentials,
 )
-from grpc_server.servicer import ForecastServicer
+from grpc_server.servicer import ArrivalTimeInterceptor, ForecastServicer
 from grpc_server.store_data import StoreData
 from rossmann.v1 import forecast_pb2, forecast_pb2_grpc
 
@@ -53,6 +53,7 @@ class ServingConfig:
     max_concurrent_rpcs: int
     max_reflection_streams: int
     max_connection_age_seconds: float
+    call_deadline_seconds: float
     max_forecast_days: int
     metrics_port: int
     prediction_log: bool
@@ -203,13 +204,15 @@ def start_server(
                                    thread_name_prefix="grpc"),
         options=[*config.server_options(), ("grpc.so_reuseport", int(reuse_port))],
         maximum_concurrent_rpcs=config.max_concurrent_rpcs,
-        interceptors=[TokenAuthInterceptor(auth_token)] if auth_token else None,
+        # the arrival stamp first: the token check runs on every call either way
+        interceptors=[ArrivalTimeInterceptor(),
+                      *([TokenAuthInterceptor(auth_token)] if auth_token else [])],
     )
     servicer = ForecastServicer(
         registry, config.max_batch_rows, config.coalesce_max_rows,
         store_data=StoreData(registry.catalog) if registry.catalog is not None else None,
         max_forecast_days=config.max_forecast_days, metrics=metrics,
-        prediction_log=prediction_log)
+        prediction_log=prediction_log, call_deadline_seconds=config.call_deadline_seconds)
     forecast_pb2_grpc.add_ForecastServiceServicer_to_server(servicer, server)
     health_servicer = health.HealthServicer(
         experimental_non_blocking=True,

@@ -118,14 +118,44 @@ def model_info(
     )
 
 
+_arrival = threading.local()  # .at: when the call being started in this thread reached the server
+
+
+class ArrivalTimeInterceptor(grpc.ServerInterceptor):
+    """Stamps each unary call with the time it reached the server, for `InFlight`'s server-side
+    deadline. gRPC runs interceptors in its polling thread when the call arrives, before the call
+    waits for a worker thread; the handler then runs with the stamp in its thread."""
+
+    def intercept_service(self, continuation: Callable, handler_call_details: Any) -> Any:
+        handler = continuation(handler_call_details)
+        if handler is None or handler.unary_unary is None:
+            return handler  # streams are bounded by max_connection_age_seconds instead
+        arrived, behavior = time.monotonic(), handler.unary_unary
+
+        def stamped(request: Any, context: grpc.ServicerContext) -> Any:
+            _arrival.at = arrived
+            try:
+                return behavior(request, context)
+            finally:
+                _arrival.at = None
+
+        return handler._replace(unary_unary=stamped)
+
+
 class InFlight:
     """Counts the calls being answered, so that a drain can wait for exactly those; once
-    `close()`d, new calls are refused (UNAVAILABLE) while the counted ones finish."""
+    `close()`d, new calls are refused (UNAVAILABLE) while the counted ones finish.
 
-    def __init__(self) -> None:
+    `call_deadline_seconds` is the server's own deadline for every call: one that waited longer
+    for a worker thread (see `ArrivalTimeInterceptor`) is not started but answered
+    DEADLINE_EXCEEDED, like a call whose client deadline passed while it waited. A started call
+    is not cut short: its work is bounded by `max_batch_rows`."""
+
+    def __init__(self, call_deadline_seconds: float | None = None) -> None:
         self._cond = threading.Condition()
         self._count = 0
         self.closed = False
+        self.call_deadline_seconds = call_deadline_seconds
 
     @contextmanager
     def call(self, context: grpc.ServicerContext, method: str) -> Iterator[None]:
@@ -144,6 +174,17 @@ class InFlight:
             self._done()
             context.abort(grpc.StatusCode.DEADLINE_EXCEEDED,
                           f"{method}: deadline passed before the call could start")
+        arrived = getattr(_arrival, "at", None)
+        if self.call_deadline_seconds is not None and arrived is not None:
+            waited = time.monotonic() - arrived
+            if waited > self.call_deadline_seconds:
+                self._done()
+                logger.warning("%s waited %.1f s for a worker thread: refused (the server's "
+                               "call deadline is %.1f s)", method, waited,
+                               self.call_deadline_seconds)
+                context.abort(grpc.StatusCode.DEADLINE_EXCEEDED,
+                              f"{method}: waited {waited:.1f} s for the server, longer than its "
+                              f"call deadline ({self.call_deadline_seconds:g} s); retry later")
         try:
             yield
         finally:
@@ -175,11 +216,12 @@ class ForecastServicer(forecast_pb2_grpc.ForecastServiceServicer):
     def __init__(self, registry: ModelRegistry, max_batch_rows: int,
                  coalesce_max_rows: int = 0, store_data: StoreData | None = None,
                  max_forecast_days: int = 100, metrics: Any | None = None,
-                 prediction_log: Any | None = None) -> None:
+                 prediction_log: Any | None = None,
+                 call_deadline_seconds: float | None = None) -> None:
         self._registry = registry
         self._max_batch_rows = max_batch_rows
         self.coalescer = Coalescer(coalesce_max_rows) if coalesce_max_rows > 0 else None
-        self.in_flight = InFlight()
+        self.in_flight = InFlight(call_deadline_seconds)
         self._store_data = store_data
         self._max_forecast_days = max_forecast_days
         self._metrics = metrics

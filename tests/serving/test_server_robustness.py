@@ -166,3 +166,40 @@ def test_idle_reflection_streams_do_not_starve_predict(fake_workspace: Path,
             feed.put(None)
         rc = procs.stop(server)
     assert rc == 0, log.read_text()
+
+
+def test_calls_waiting_past_the_servers_call_deadline_are_refused(fake_workspace: Path,
+                                                                   tmp_path: Path) -> None:
+    """A call without a client deadline that waits for a worker thread longer than the server's
+    `call_deadline_seconds` is answered DEADLINE_EXCEEDED instead of being started late; the
+    calls that held the threads finish OK and the server serves on."""
+    started = tmp_path / "started"
+    started.mkdir()
+    catalog, _ = load_project_catalog(fake_workspace)
+    save_version(catalog, FAKE_DATASET, SlowForecaster(delay=3.0, started_dir=str(started)),
+                 version_ts(0))
+    params = fake_workspace / "conf" / "local" / "parameters_serving_test.yml"
+    local = yaml.safe_load(params.read_text())
+    # two worker threads in all (1 + 1 for reflection), each request predicted alone
+    local["serving"].update(call_deadline_seconds=0.5, max_reflection_streams=1,
+                            coalesce_max_rows=0)
+    params.write_text(yaml.safe_dump(local))
+    log = tmp_path / "server.log"
+    server, port = procs.start_server(fake_workspace, log, "--threads", "1")
+    try:
+        procs.wait_serving(server, port, log)
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = pbg.ForecastServiceStub(channel)
+            holders = [stub.Predict.future(one_row(s), timeout=120) for s in (1, 2)]
+            wait_for(lambda: len(list(started.iterdir())) == 2, timeout=60,
+                     what="both worker threads busy predicting")
+            with pytest.raises(grpc.RpcError) as refused:
+                stub.Predict(one_row(3))  # no client deadline: the server's applies
+            assert refused.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+            assert "call deadline (0.5 s)" in refused.value.details()
+            assert all(h.result().predictions[0].sales > 0 for h in holders)
+            assert stub.Predict(one_row(4), timeout=60).predictions[0].sales > 0
+    finally:
+        rc = procs.stop(server)
+    assert rc == 0, log.read_text()
+    assert "waited" in log.read_text() and "refused (the server's call deadline" in log.read_text()
