@@ -181,6 +181,45 @@ def test_calendar_distances_and_rules(context) -> None:
     assert X["days_to_month_end"].tolist() == [25, 27, 7, 7, 14]
 
 
+def test_carnival_offset_follows_easter() -> None:
+    # Rosenmontag: 2013-02-11, 2014-03-03, 2015-02-16 (Easter - 48); Weiberfastnacht 4 days before
+    days = cal.to_day_numbers(pd.Series(pd.to_datetime([
+        "2013-02-11", "2014-03-03", "2015-02-12", "2015-02-16", "2015-02-17", "2015-02-18",
+        "2015-07-01", "2015-01-02"])))
+    assert cal.carnival_offset(days).tolist() == [0, 0, -4, 0, 1, 2, 7, -7]
+
+
+def test_store_carnival_effect_is_learnt_from_past_carnivals_only(tables) -> None:
+    """A planted effect: store A sells 30 % of its usual on every Rosenmontag (and 60 % on
+    Weiberfastnacht), the others as usual. The context learns each store's gap from the
+    Carnivals before its origin only, and the feature is 0 on every other day."""
+    sales = tables["sales"].copy()
+    a, other = int(tables["stores"]["Store"].iloc[0]), int(tables["stores"]["Store"].iloc[1])
+    days = pd.to_datetime(sales["Date"])
+    mondays = pd.to_datetime(["2013-02-11", "2014-03-03", "2015-02-16"])
+    for factor, shift in ((0.3, 0), (0.6, -4)):
+        hit = (sales["Store"] == a) & days.isin(mondays + pd.Timedelta(days=shift))
+        sales.loc[hit, "Sales"] = (sales.loc[hit, "Sales"] * factor).round().astype(np.int64)
+    sales = sales.loc[(sales["Store"] != a) | ~days.isin(mondays[2:])]  # 2015's Monday: unseen
+    rows = pd.DataFrame({
+        "Store": [a, a, a, other, a],
+        "Date": pd.to_datetime(["2015-02-16", "2015-02-12", "2015-02-17", "2015-02-16",
+                                "2015-03-16"]),
+        "Promo": 0, "StateHoliday": "0", "SchoolHoliday": 0,
+    })
+    ctx = FeatureContext.fit(sales, tables["stores"], calendar_rows=tables["test"],
+                             train_end="2015-01-31", params=CONTEXT)
+    effect = build_features(rows, ctx)["store_carnival_effect"].to_numpy()
+    assert abs(effect[0] - np.log(0.3)) < 0.15      # Rosenmontag: learnt from 2013 and 2014
+    assert abs(effect[1] - np.log(0.6)) < 0.15      # Weiberfastnacht
+    assert abs(effect[2]) < 0.15 and abs(effect[3]) < 0.15   # no planted gap
+    assert effect[4] == 0.0                          # not a Carnival day
+    # an origin before the first Carnival of the history: nothing to learn from yet
+    early = FeatureContext.fit(sales, tables["stores"], calendar_rows=tables["test"],
+                               train_end="2013-02-01", params=CONTEXT)
+    assert build_features(rows, early)["store_carnival_effect"].tolist() == [0.0] * 5
+
+
 def test_iso_week_matches_pandas() -> None:
     days = pd.date_range("2012-12-20", "2017-01-10", freq="D")
     ours = cal.iso_week_of(cal.to_day_numbers(pd.Series(days)))

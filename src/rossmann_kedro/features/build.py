@@ -54,6 +54,7 @@ ORIGIN_FEATURE_NAMES: tuple[str, ...] = (
     *(f"recent_log_sales_{d}d" for d in RECENT_WINDOWS_DAYS),
     "recent_trend", "cell_recent_log_sales_91d", "cell_recent_log_sales_364d",
     "days_closed_at_origin", "days_since_reopen", "last_year_delta", "last_year_known",
+    "store_carnival_effect",
 )
 FEATURE_NAMES = LEGACY_FEATURE_NAMES + ORIGIN_FEATURE_NAMES
 
@@ -65,6 +66,7 @@ CONTINUOUS_FEATURES: tuple[str, ...] = (
     "cell_mean_log_sales", "cell_mean_sales", "cell_mean_customers", "cell_sales_per_customer",
     *(f"recent_log_sales_{d}d" for d in RECENT_WINDOWS_DAYS),
     "recent_trend", "cell_recent_log_sales_91d", "cell_recent_log_sales_364d", "last_year_delta",
+    "store_carnival_effect",
 )
 
 
@@ -167,6 +169,10 @@ class _Tables:
         for j, name in enumerate(DAY_FEATURES):
             self.day[j] = cols[name]
         self.dow = dow
+        # column of context.store["carnival_effect"] for each day; -1 = not a Carnival day
+        offset = cal.carnival_offset(days)
+        slot = {off: j for j, off in enumerate(cal.CARNIVAL_EFFECT_OFFSETS)}
+        self.carnival_slot = np.array([slot.get(int(o), -1) for o in range(-99, 100)])[offset + 99]
         self.month = month
         self.month_index = year * 12 + month - 1
         s = context.store
@@ -176,6 +182,15 @@ class _Tables:
 
 
 _TABLES: dict[int, tuple[weakref.ref, _Tables]] = {}
+
+
+def _carnival_effect(context: FeatureContext, pos: np.ndarray, slot: np.ndarray) -> np.ndarray:
+    """The store's learnt sales gap on the row's Carnival day, 0 on other days. A context
+    pickled before Carnival effects existed knows none: 0 everywhere."""
+    effect = context.store.get("carnival_effect")
+    if effect is None:
+        return np.zeros(len(pos))
+    return np.where(slot >= 0, effect[pos, np.maximum(slot, 0)], 0.0)
 
 
 def _tables(context: FeatureContext) -> _Tables:
@@ -289,6 +304,7 @@ def feature_matrix(rows: RequestRows, context: FeatureContext) -> np.ndarray:
         "days_since_reopen": reopen,
         "last_year_delta": ly,
         "last_year_known": ly_known.astype(np.int64),
+        "store_carnival_effect": _carnival_effect(context, pos, t.carnival_slot[gi]),
     }
     # column-major: each feature is written contiguously (rows of this array)
     matrix = np.empty((len(FEATURE_NAMES), n), dtype=np.float32)

@@ -57,6 +57,22 @@ def easter_day(years: np.ndarray) -> np.ndarray:
     return _EASTER_DAYS[idx]
 
 
+# Carnival (Karneval / Fasching) is no public holiday, yet in the Rhineland and the south
+# stores close early or sell little on its days, which move with Easter: Weiberfastnacht is
+# Easter - 52, Rosenmontag Easter - 48, Shrove Tuesday Easter - 47, Ash Wednesday Easter - 46.
+CARNIVAL_MONDAY_BEFORE_EASTER = 48
+CARNIVAL_WINDOW_DAYS = 7   # offsets beyond +-7 days of Rosenmontag all read as +-7
+# the days whose store-specific sales gap the context learns: Weiberfastnacht .. Ash Wednesday
+CARNIVAL_EFFECT_OFFSETS = (-4, -3, -2, -1, 0, 1, 2)
+
+
+def carnival_offset(days: np.ndarray) -> np.ndarray:
+    """Days from that year's Rosenmontag (Carnival Monday), clipped to +-CARNIVAL_WINDOW_DAYS:
+    -4 is Weiberfastnacht, 0 Rosenmontag, +1 Shrove Tuesday; known years ahead, like Easter."""
+    monday = easter_day(year_of(days)) - CARNIVAL_MONDAY_BEFORE_EASTER
+    return np.clip(days - monday, -CARNIVAL_WINDOW_DAYS, CARNIVAL_WINDOW_DAYS)
+
+
 def fixed_day(years: np.ndarray, month: int, day: int) -> np.ndarray:
     """Day number of month/day in each of `years`."""
     y = np.asarray(years, dtype=np.int64)

@@ -367,4 +367,45 @@ def _origin_statistics(
     base_col = col_end - 364
     base_ly = window_mean(np.array([base_col - 27]), np.array([base_col + 1]))
     last_year = (shape_ly - base_ly).astype(np.float32)
+    out["carnival_effect"] = _carnival_effects(spos, day, log_sales, promo, n, end_day)
     return out, cells, last_year
+
+
+def _carnival_effects(spos: np.ndarray, day: np.ndarray, log_sales: np.ndarray,
+                      promo: np.ndarray, n: int, end_day: int) -> np.ndarray:
+    """(n stores, len(CARNIVAL_EFFECT_OFFSETS)): each store's mean log-sales gap on the Carnival
+    days of the history (offsets from Rosenmontag) to the same weekday with the same promo flag
+    one to three weeks before and after; 0 where the store has no such day. The gap is very
+    store-specific (Rhineland stores sell a fraction, most others the usual) and repeats year
+    after year (per-store correlation 0.83-0.86 between 2013, 2014 and 2015 on Rosenmontag).
+    Only days on or before the origin are read."""
+    effect = np.zeros((n, len(cal.CARNIVAL_EFFECT_OFFSETS)))
+    if len(day) == 0:
+        return effect
+    first = int(day.min())
+    grid = np.full((n, end_day - first + 1), np.nan)
+    grid[spos, day - first] = log_sales
+    pgrid = np.full(grid.shape, -1, dtype=np.int64)
+    pgrid[spos, day - first] = promo
+    years = np.arange(cal.year_of(np.array([first]))[0], cal.year_of(np.array([end_day]))[0] + 1)
+    mondays = cal.easter_day(years) - cal.CARNIVAL_MONDAY_BEFORE_EASTER
+    total, count = np.zeros_like(effect), np.zeros_like(effect)
+    ref_steps = np.array([-21, -14, -7, 7, 14, 21])
+    for monday in mondays:
+        for j, off in enumerate(cal.CARNIVAL_EFFECT_OFFSETS):
+            col = int(monday + off - first)
+            refs = col + ref_steps
+            refs = refs[(refs >= 0) & (refs < grid.shape[1])]
+            if col < 0 or col >= grid.shape[1] or len(refs) == 0:
+                continue
+            same_promo = pgrid[:, refs] == pgrid[:, [col]]
+            ref_vals = np.where(same_promo, grid[:, refs], np.nan)
+            n_ref = np.sum(~np.isnan(ref_vals), axis=1)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                base = np.where(n_ref >= 2, np.nansum(ref_vals, axis=1) / n_ref, np.nan)
+            gap = grid[:, col] - base
+            ok = ~np.isnan(gap)
+            total[ok, j] += gap[ok]
+            count[ok, j] += 1
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, total / np.maximum(count, 1), 0.0)
