@@ -43,19 +43,26 @@ def one_row(store: int = 1) -> pb.PredictRequest:
                                                state_holiday="0")])
 
 
+def slow_model_served(ws: Path, tmp_path: Path, delay: float, **serving: object) -> Path:
+    """Serve a SlowForecaster (`delay` s per request) from `ws` with `serving` settings changed;
+    returns the folder where each request's predict call leaves a file when it starts."""
+    started = tmp_path / "started"
+    started.mkdir()
+    catalog, _ = load_project_catalog(ws)
+    save_version(catalog, FAKE_DATASET, SlowForecaster(delay=delay, started_dir=str(started)),
+                 version_ts(0))
+    params = ws / "conf" / "local" / "parameters_serving_test.yml"
+    local = yaml.safe_load(params.read_text())  # the complete block conftest.local_serving wrote
+    local["serving"].update(serving)
+    params.write_text(yaml.safe_dump(local))
+    return started
+
+
 def test_sigterm_drains_a_big_batch_and_single_rows_under_load(fake_workspace: Path,
                                                                tmp_path: Path) -> None:
     """SIGTERM with a 100,000-row batch and single rows in flight: every call already being
     answered completes OK, calls after it get UNAVAILABLE (never CANCELLED), exit code 0."""
-    started = tmp_path / "started"
-    started.mkdir()
-    catalog, _ = load_project_catalog(fake_workspace)
-    save_version(catalog, FAKE_DATASET, SlowForecaster(delay=1.0, started_dir=str(started)),
-                 version_ts(0))
-    params = fake_workspace / "conf" / "local" / "parameters_serving_test.yml"
-    local = yaml.safe_load(params.read_text())  # the complete block conftest.local_serving wrote
-    local["serving"]["drain_linger_seconds"] = 3
-    params.write_text(yaml.safe_dump(local))
+    started = slow_model_served(fake_workspace, tmp_path, 1.0, drain_linger_seconds=3)
     log = tmp_path / "server.log"
     server, port = procs.start_server(fake_workspace, log, "--max-batch-rows", str(BIG),
                                       "--grace-seconds", "60")
@@ -173,17 +180,9 @@ def test_calls_waiting_past_the_servers_call_deadline_are_refused(fake_workspace
     """A call without a client deadline that waits for a worker thread longer than the server's
     `call_deadline_seconds` is answered DEADLINE_EXCEEDED instead of being started late; the
     calls that held the threads finish OK and the server serves on."""
-    started = tmp_path / "started"
-    started.mkdir()
-    catalog, _ = load_project_catalog(fake_workspace)
-    save_version(catalog, FAKE_DATASET, SlowForecaster(delay=3.0, started_dir=str(started)),
-                 version_ts(0))
-    params = fake_workspace / "conf" / "local" / "parameters_serving_test.yml"
-    local = yaml.safe_load(params.read_text())
     # two worker threads in all (1 + 1 for reflection), each request predicted alone
-    local["serving"].update(call_deadline_seconds=0.5, max_reflection_streams=1,
-                            coalesce_max_rows=0)
-    params.write_text(yaml.safe_dump(local))
+    started = slow_model_served(fake_workspace, tmp_path, 3.0, call_deadline_seconds=0.5,
+                                max_reflection_streams=1, coalesce_max_rows=0)
     log = tmp_path / "server.log"
     server, port = procs.start_server(fake_workspace, log, "--threads", "1")
     try:
