@@ -89,3 +89,20 @@ def test_band_levels_widen_only_their_bands(band_levels: list[float]) -> None:
     for b, lv in enumerate(band_levels):
         widened = wide.q_high[b] - wide.q_low[b] > base.q_high[b] - base.q_low[b]
         assert widened == (lv > 0.8), b
+
+
+def test_a_single_fold_run_serves_nominal_intervals_and_reports_no_coverage() -> None:
+    """`backtest.n_folds: 1` (a cheap run) must not fail: no fold has others to be calibrated
+    on, so no coverage is reported and the served intervals use the nominal levels."""
+    from rossmann_kedro.pipelines.backtest.nodes import backtest_summary
+
+    p = _predictions([1.0], seed=3)
+    params = {"intervals": {"levels": [0.8, 0.95], "band_days": 7, "shrinkage": 10.0,
+                            "level_search": SEARCH}}
+    served, table, fig = calibrate_intervals(p, {"intervals": {"level": 0.8}}, params)
+    assert served.band_levels is None and len(served.q_low) == 6
+    assert table.empty and {"level", "fold", "week", "coverage"} <= set(table.columns)
+    selection = {"folds": ["2015-05-09"], "chosen": "x", "members": {"x": 1.0}, "log_shift": 0.0,
+                 "served": {"mean_rmspe": 0.1, "std_rmspe": 0.0, "fold_rmspe": [0.1]},
+                 "scores": {}}
+    assert backtest_summary(selection, table, p)["intervals"] == {}

@@ -319,9 +319,15 @@ def calibrate_intervals(predictions: pd.DataFrame, tree_params: TreeModelConfig,
     resid = np.log1p(p["Sales"].to_numpy(np.float64)) - p["served"].to_numpy()
     stores, horizon = p["Store"].to_numpy(np.int64), p["horizon_days"].to_numpy(np.int64)
     folds = p["fold"].to_numpy()
+    scored = np.unique(folds)
+    if len(scored) < 2:  # a cheap run (backtest.n_folds: 1): nothing to calibrate a fold on
+        logger.warning("Interval coverage needs two folds or more (each fold is calibrated on "
+                       "the others); with %d fold none is reported, and the served intervals "
+                       "are calibrated at the nominal levels on it", len(scored))
+        scored = scored[:0]
     rows = []
     for level in cfg["levels"]:
-        for fold in np.unique(folds):
+        for fold in scored:
             cal, ev = folds != fold, folds == fold
             interval = _fit_interval(float(level), cfg, stores[cal], horizon[cal], resid[cal],
                                      folds[cal])
@@ -336,7 +342,8 @@ def calibrate_intervals(predictions: pd.DataFrame, tree_params: TreeModelConfig,
                              "coverage": float(hit[sel].mean()),
                              "mean_relative_width": float(width[sel].mean()),
                              "n": int(sel.sum())})
-    table = pd.DataFrame(rows)
+    table = pd.DataFrame(rows, columns=["level", "fold", "week", "coverage",
+                                        "mean_relative_width", "n"])
     mean = (table.groupby(["level", "week"])
             .agg(coverage=("coverage", "mean"), mean_relative_width=("mean_relative_width",
                                                                      "mean"), n=("n", "sum"))
