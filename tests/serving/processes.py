@@ -4,6 +4,7 @@ loopback only, free ports, each in its own process group, logs to a file."""
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -21,10 +22,24 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
+# Test servers listen below 49152: port 0 would hand out a port of the kernel's ephemeral range
+# (32768-60999 on Linux), where outgoing connections also take theirs, and Kedro-Viz refuses
+# ports above 49151.
+PORT_RANGE = (20000, 49151)
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A port in PORT_RANGE nobody listens on at the moment (random, so parallel tests differ)."""
+    rng = random.SystemRandom()
+    for _ in range(500):
+        port = rng.randint(*PORT_RANGE)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {PORT_RANGE}")
 
 
 def _spawn(args: list[str], log: Path, extra_env: dict[str, str] | None = None

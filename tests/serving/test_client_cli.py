@@ -16,6 +16,7 @@ from rossmann_kedro.config import load_parameters
 from rossmann_kedro.workspace import PROJECT_ROOT
 from tests.serving.conftest import FAKE_DATASET, save_version, version_ts
 from tests.serving.fake_forecaster import FakeForecaster
+from tests.serving.processes import free_port
 
 
 def _cli(*argv: str) -> tuple[int, str, str]:
@@ -31,7 +32,7 @@ def test_single_row_predict_and_refusal(fake_catalog, tmp_path) -> None:
     registry = ModelRegistry(catalog, models={"tree": FAKE_DATASET}, poll_interval=0.05)
     config = ServingConfig.from_params(load_parameters(PROJECT_ROOT), grace_seconds=1,
                                        metrics_port=0, prediction_log=False)
-    running = start_server(registry, config, port=0, threads=2)
+    running = start_server(registry, config, port=free_port(), threads=2)
     target = f"127.0.0.1:{running.port}"
     try:
         deadline = time.monotonic() + 30  # the registry loads the version in the background

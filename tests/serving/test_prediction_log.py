@@ -25,6 +25,7 @@ from rossmann.v1 import forecast_pb2_grpc as pbg
 from rossmann_kedro.datasets.prediction_log import LOG_COLUMNS, PredictionLogDataset
 from tests.serving.conftest import FAKE_DATASET, save_version, version_ts
 from tests.serving.fake_forecaster import FakeForecaster
+from tests.serving.processes import free_port
 
 
 def columns(stores: list[int], day: str = "2015-08-03") -> dict:
@@ -141,7 +142,7 @@ def _serving_workspace(fake_workspace: Path, log_path: str | None, enabled: bool
     save_version(catalog, FAKE_DATASET, FakeForecaster(), version_ts(version))
     registry = ModelRegistry(catalog, models={"tree": FAKE_DATASET}, poll_interval=0.05)
     config = ServingConfig.from_params(params, prediction_log=enabled)
-    return start_server(registry, config, port=0, threads=4, metrics_port=0)
+    return start_server(registry, config, port=free_port(), threads=4, metrics_port=0)
 
 
 def _predict_until_serving(port: int, n: int) -> list[float]:

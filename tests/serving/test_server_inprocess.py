@@ -21,6 +21,7 @@ from rossmann_kedro.forecaster import RowError
 from rossmann_kedro.workspace import PROJECT_ROOT
 from tests.serving.conftest import FAKE_DATASET, save_version, version_ts
 from tests.serving.fake_forecaster import BuggyForecaster, InfOnceForecaster
+from tests.serving.processes import free_port
 
 
 def _config(**overrides) -> ServingConfig:
@@ -35,7 +36,7 @@ def _request(store: int) -> pb.PredictRequest:
 def test_health_errors_and_drain(fake_catalog) -> None:
     catalog, _ = fake_catalog
     registry = ModelRegistry(catalog, models={"tree": FAKE_DATASET}, poll_interval=0.05)
-    running = start_server(registry, _config(grace_seconds=2), port=0, threads=4)
+    running = start_server(registry, _config(grace_seconds=2), port=free_port(), threads=4)
     try:
         with grpc.insecure_channel(f"127.0.0.1:{running.port}") as channel:
             health = health_pb2_grpc.HealthStub(channel)
@@ -79,7 +80,7 @@ def test_a_non_finite_prediction_is_never_served(fake_catalog) -> None:
     save_version(catalog, FAKE_DATASET, InfOnceForecaster(), version_ts(0))
     registry = ModelRegistry(catalog, models={"tree": FAKE_DATASET}, poll_interval=0.05)
     registry.refresh()
-    running = start_server(registry, _config(grace_seconds=2), port=0, threads=4)
+    running = start_server(registry, _config(grace_seconds=2), port=free_port(), threads=4)
     try:
         with grpc.insecure_channel(f"127.0.0.1:{running.port}") as channel:
             stub = pbg.ForecastServiceStub(channel)
