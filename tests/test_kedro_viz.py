@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import os
-import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,23 +13,10 @@ import httpx
 import pytest
 
 from rossmann_kedro.workspace import make_workspace
+from tests.serving.processes import free_port
 
 pytestmark = pytest.mark.slow
 
-
-
-def _free_port() -> int:
-    """A free loopback port below 49151: Kedro-Viz refuses the OS's ephemeral range above it."""
-    rng = random.Random()
-    for _ in range(200):
-        port = rng.randrange(20000, 49000)
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port found in 20000..49000")
 
 
 def _stop(proc: subprocess.Popen) -> None:
@@ -59,7 +44,7 @@ def test_kedro_viz_lists_all_registered_pipelines(tmp_path: Path) -> None:
     expected = set(register_pipelines())
     assert {"data_processing", "eda", "__default__"} <= expected
 
-    port = _free_port()
+    port = free_port()  # below 49152: Kedro-Viz refuses higher ports
     env = {**os.environ, "DO_NOT_TRACK": "1", "KEDRO_DISABLE_TELEMETRY": "true"}
     log = (tmp_path / "viz.log").open("w")
     proc = subprocess.Popen(
