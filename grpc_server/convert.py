@@ -57,13 +57,8 @@ class ConvertedRows:
 
 def frame_from_columns(parts: Sequence[dict[str, Any]]) -> pd.DataFrame:
     """One Forecaster input frame from the column arrays of one or more converted requests."""
-    if len(parts) == 1:
-        cols = parts[0]
-        holiday = cols["StateHoliday"]
-    else:
-        cols = {c: np.concatenate([p[c] for p in parts]) for c in REQUEST_COLUMNS
-                if c != "StateHoliday"}
-        holiday = [h for p in parts for h in p["StateHoliday"]]
+    cols = columns_from_parts(parts)
+    holiday = cols["StateHoliday"]
     return pd.DataFrame(
         {  # in REQUEST_COLUMNS order (asserted in the tests); dtypes as in test_clean
             "Store": cols["Store"],

@@ -170,9 +170,11 @@ class _Tables:
             self.day[j] = cols[name]
         self.dow = dow
         # column of context.store["carnival_effect"] for each day; -1 = not a Carnival day
-        offset = cal.carnival_offset(days)
-        slot = {off: j for j, off in enumerate(cal.CARNIVAL_EFFECT_OFFSETS)}
-        self.carnival_slot = np.array([slot.get(int(o), -1) for o in range(-99, 100)])[offset + 99]
+        w = cal.CARNIVAL_WINDOW_DAYS
+        slot_of_offset = np.full(2 * w + 1, -1)   # offsets -w..w -> effect column
+        slot_of_offset[np.array(cal.CARNIVAL_EFFECT_OFFSETS) + w] = np.arange(
+            len(cal.CARNIVAL_EFFECT_OFFSETS))
+        self.carnival_slot = slot_of_offset[cal.carnival_offset(days) + w]
         self.month = month
         self.month_index = year * 12 + month - 1
         s = context.store
