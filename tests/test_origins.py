@@ -63,7 +63,7 @@ def test_a_fold_never_sees_rows_at_or_after_its_origin(tables) -> None:
     params = {"max_stores": None, "seed": 0, "models": ["seasonal_naive", "xgboost",
                                                         "xgboost_v1"],
               "n_folds": 2, "naive_weeks": 8}
-    fe = {"context": CONTEXT}
+    fe = {"context": CONTEXT, "origins": {"max_stores": None, "seed": 0}}
     a = run_backtest(clean_frame.loc[upto], sales, stores, fe, TREE, {}, params)
     b = run_backtest(alt_frame.loc[upto], altered, stores, fe, TREE, {}, params)
     last = a["fold"] == a["fold"].max()

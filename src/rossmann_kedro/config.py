@@ -39,6 +39,9 @@ def load_parameters(project_path: Any, env: str | None = None) -> dict[str, Any]
 
     from kedro.config import OmegaConfigLoader
 
+    from rossmann_kedro.settings import CONFIG_LOADER_ARGS
+
     conf = Path(project_path) / "conf"
-    loader = OmegaConfigLoader(str(conf), base_env="base", default_run_env="local", env=env)
+    # the project's loader arguments, so an env's parameters deep-merge into base as in a run
+    loader = OmegaConfigLoader(str(conf), env=env, **CONFIG_LOADER_ARGS)
     return dict(loader["parameters"])

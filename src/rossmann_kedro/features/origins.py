@@ -9,6 +9,10 @@ Every row therefore carries the features a server would have computed for it, in
 far ahead it is (`horizon_days`). Backtest folds are the last origins of the same grid, so one
 frame serves the backtest (train on origins < fold, score the fold's origin) and the final fit
 (all origins).
+
+For chains too large to hold every store's rows of every origin in one process, the rows can be
+limited to a seeded sample of whole stores (`sample_stores`); the contexts are still fitted on
+every store's history, so a sampled store's rows equal its rows in the full frame.
 """
 
 from __future__ import annotations
@@ -48,6 +52,32 @@ def forecast_origins(history_dates: pd.Series, horizon_days: int, step_days: int
     return out[::-1]
 
 
+def sample_stores(store_ids: np.ndarray | pd.Series, max_stores: int | None, seed: int,
+                  setting: str = "max_stores") -> np.ndarray | None:
+    """A seeded sample of `max_stores` of `store_ids` (sorted), or None for all of them (null,
+    or no more stores than that). The same ids, setting and seed give the same sample whatever
+    the ids' dtype or order, so every step that needs it recomputes it instead of passing it on."""
+    if max_stores is None:
+        return None
+    if isinstance(max_stores, bool) or not isinstance(max_stores, int | np.integer) \
+            or max_stores < 1:
+        raise ValueError(f"{setting} must be a positive number of stores or null (all), "
+                         f"got {max_stores!r}")
+    ids = np.unique(np.asarray(store_ids, dtype=np.int64))
+    if len(ids) <= max_stores:
+        return None
+    keep = np.random.default_rng(seed).choice(ids, size=int(max_stores), replace=False)
+    return np.sort(keep)
+
+
+def origin_store_sample(store_ids: np.ndarray | pd.Series,
+                        origins_params: dict[str, Any]) -> np.ndarray | None:
+    """The stores whose rows the origin frame holds (feature_engineering.origins' `max_stores`
+    and `seed`), or None for all."""
+    return sample_stores(store_ids, origins_params["max_stores"], int(origins_params["seed"]),
+                         setting="feature_engineering.origins.max_stores")
+
+
 def fit_origin_context(history: pd.DataFrame, stores: pd.DataFrame, origin: pd.Timestamp,
                        context_params: dict[str, Any]) -> FeatureContext:
     """The context a server would have had at `origin`: fitted on rows before it only."""
@@ -79,13 +109,18 @@ def origin_rows(history: pd.DataFrame, context: FeatureContext, origin: pd.Times
 
 
 def build_origin_frame(history: pd.DataFrame, stores: pd.DataFrame, origins: list[pd.Timestamp],
-                       horizon_days: int, context_params: dict[str, Any]) -> pd.DataFrame:
-    """Rows of every origin, stacked (oldest first); logs progress per origin."""
+                       horizon_days: int, context_params: dict[str, Any],
+                       row_stores: np.ndarray | None = None) -> pd.DataFrame:
+    """Rows of every origin, stacked (oldest first); logs progress per origin.
+
+    `row_stores` (None = all) limits the rows to those stores; each origin's context is still
+    fitted on the whole `history`, so their features are those of the full frame."""
     t0 = time.perf_counter()
+    rows_from = history if row_stores is None else history.loc[history["Store"].isin(row_stores)]
     parts = []
     for i, origin in enumerate(origins, 1):
         ctx = fit_origin_context(history, stores, origin, context_params)
-        parts.append(origin_rows(history, ctx, origin, horizon_days))
+        parts.append(origin_rows(rows_from, ctx, origin, horizon_days))
         logger.info("Origin %d/%d %s: %d rows (%.1fs so far)", i, len(origins), origin.date(),
                     len(parts[-1]), time.perf_counter() - t0)
     frame = pd.concat(parts, ignore_index=True)

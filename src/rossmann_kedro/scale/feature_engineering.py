@@ -65,6 +65,9 @@ def build_model_input(sales_with_store: dd.DataFrame, context: FeatureContext,
 def build_origin_frame(sales_with_store: dd.DataFrame, stores_clean: pd.DataFrame,
                        params: dict[str, Any]) -> pd.DataFrame:
     """The origin frame is built by the pandas node on the gathered history: every origin's
-    context needs every store's days before it (its calendars), as the feature context does."""
+    context needs every store's days before it (its calendars), as the feature context does.
+    Its rows are those of `feature_engineering.origins.max_stores` stores (conf/dask: a seeded
+    sample), so the frame the driver holds, writes and the backtest and tree_model read back
+    stays bounded however large the chain; only the history in small dtypes grows with it."""
     history = _history_for_context(sales_with_store, stores_clean)
     return fe.build_origin_frame(history, stores_clean, params)

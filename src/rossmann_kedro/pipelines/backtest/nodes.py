@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from rossmann_kedro.features import build_features
-from rossmann_kedro.features.origins import fit_origin_context
+from rossmann_kedro.features.origins import fit_origin_context, origin_store_sample, sample_stores
 from rossmann_kedro.models import metrics as mx
 from rossmann_kedro.models.candidates import (
     CandidateSpec,
@@ -59,17 +59,25 @@ def fold_origins(model_input_origins: pd.DataFrame, n_folds: int) -> list[pd.Tim
     return spaced[-n_folds:]
 
 
-def _sample_stores(frame: pd.DataFrame, sales: pd.DataFrame, max_stores: int | None,
-                   seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    if not max_stores:
-        return frame, sales
-    stores = np.unique(frame["Store"].to_numpy())
-    if len(stores) <= max_stores:
-        return frame, sales
-    keep = np.random.default_rng(seed).choice(stores, size=int(max_stores), replace=False)
-    logger.info("Backtest on a seeded sample of %d of %d stores (backtest.max_stores)",
-                len(keep), len(stores))
-    return frame.loc[frame["Store"].isin(keep)], sales.loc[sales["Store"].isin(keep)]
+def backtest_stores(model_input_origins: pd.DataFrame, sales_store_ids: np.ndarray | pd.Series,
+                    fe_params: FeatureEngineeringConfig,
+                    params: BacktestConfig) -> np.ndarray | None:
+    """The stores whose history the folds train on and whose rows they score, or None for all:
+    the origin frame's sample (`feature_engineering.origins.max_stores`, recomputed from the
+    history's store ids) and, among the frame's stores, `backtest.max_stores`."""
+    keep = origin_store_sample(sales_store_ids, fe_params["origins"])
+    frame_stores = np.unique(model_input_origins["Store"].to_numpy())
+    if keep is not None and not np.isin(frame_stores, keep).all():
+        raise ValueError("model_input_origins holds stores outside the sample of "
+                         "feature_engineering.origins.max_stores: re-run feature_engineering "
+                         "with the current parameters")
+    sample = sample_stores(frame_stores, params["max_stores"], int(params["seed"]),
+                           setting="backtest.max_stores")
+    if sample is not None:
+        logger.info("Backtest on a seeded sample of %d of %d stores (backtest.max_stores)",
+                    len(sample), len(frame_stores))
+        return sample
+    return keep
 
 
 def run_backtest(model_input_origins: pd.DataFrame, sales_with_store: pd.DataFrame,
@@ -78,8 +86,10 @@ def run_backtest(model_input_origins: pd.DataFrame, sales_with_store: pd.DataFra
                  params: BacktestConfig) -> pd.DataFrame:
     """Out-of-sample log1p forecasts of every model in `params["models"]`, per fold and day."""
     t_start = time.perf_counter()
-    frame, sales = _sample_stores(model_input_origins, sales_with_store,
-                                  params["max_stores"], int(params["seed"]))
+    frame, sales = model_input_origins, sales_with_store
+    keep = backtest_stores(frame, sales["Store"].unique(), fe_params, params)
+    if keep is not None:
+        frame, sales = frame.loc[frame["Store"].isin(keep)], sales.loc[sales["Store"].isin(keep)]
     specs = candidate_specs(tree_params)
     wanted = list(params["models"])
     unknown = set(wanted) - set(specs) - {"seasonal_naive", "lstm"}

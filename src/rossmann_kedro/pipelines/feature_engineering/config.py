@@ -3,7 +3,7 @@ parameters_feature_engineering.yml)."""
 
 from __future__ import annotations
 
-from pydantic import PositiveInt
+from pydantic import NonNegativeInt, PositiveInt
 
 from rossmann_kedro.config import Config
 
@@ -28,6 +28,8 @@ class OriginsConfig(Config):
     horizon_days: PositiveInt
     step_days: PositiveInt
     min_history_days: PositiveInt
+    max_stores: PositiveInt | None
+    seed: NonNegativeInt
 
 
 class FeatureEngineeringConfig(Config):

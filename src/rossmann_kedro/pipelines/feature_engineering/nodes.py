@@ -101,9 +101,16 @@ def build_test_features(test_clean: pd.DataFrame, context: FeatureContext) -> pd
 def build_origin_frame(sales_with_store: pd.DataFrame, stores_clean: pd.DataFrame,
                        params: FeatureEngineeringConfig) -> pd.DataFrame:
     """Every open day from the first origin on, with the features a server would have computed
-    at the forecast origin up to `horizon_days` before it (see `rossmann_kedro.features.origins`)."""
+    at the forecast origin up to `horizon_days` before it (see `rossmann_kedro.features.origins`);
+    of a seeded sample of stores if `origins.max_stores` is set."""
     cfg = params["origins"]
     origins = org.forecast_origins(sales_with_store["Date"], int(cfg["horizon_days"]),
                                    int(cfg["step_days"]), int(cfg["min_history_days"]))
+    store_ids = sales_with_store["Store"].unique()
+    sample = org.origin_store_sample(store_ids, cfg)
+    if sample is not None:
+        logger.info("Origin frame on a seeded sample of %d of %d stores "
+                    "(feature_engineering.origins.max_stores); contexts fitted on all stores",
+                    len(sample), len(store_ids))
     return org.build_origin_frame(sales_with_store, stores_clean, origins,
-                                  int(cfg["horizon_days"]), params["context"])
+                                  int(cfg["horizon_days"]), params["context"], row_stores=sample)

@@ -1,0 +1,66 @@
+"""The Dask variants of the origin frame and the backtest with a store sample: the same frame
+and the same forecasts as the pandas nodes, and the backtest gathers only the history of the
+stores it trains and scores on (what keeps the driver bounded on a large chain)."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from rossmann_kedro.pipelines.backtest import nodes as bt
+from rossmann_kedro.pipelines.feature_engineering import nodes as fe
+from rossmann_kedro.scale import backtest as dask_bt
+from rossmann_kedro.scale import feature_engineering as dask_fe
+from tests.test_origin_store_sample import BACKTEST, TREE, _fe
+
+
+@pytest.fixture(scope="module")
+def tables(small_raw_tables):
+    import dask.dataframe as dd
+
+    from rossmann_kedro.pipelines.data_processing import nodes as dp
+
+    sales = dp.validate_train(small_raw_tables["train"]).assign(SalesOutlier=False)
+    stores = dp.fill_store_missing(dp.validate_store(small_raw_tables["store"]),
+                                   {"competition_distance_fill": 100000})
+    sales = sales.sort_values(["Store", "Date"]).reset_index(drop=True)
+    with_store = sales.merge(stores, on="Store", how="left")
+    # partitions of whole stores, as the Dask environment's datasets are
+    bounds = [int(s) for s in sorted(sales["Store"].unique())[::4]]
+    parts = [with_store.loc[with_store["Store"].between(lo, hi - 1)]
+             for lo, hi in zip(bounds, [*bounds[1:], 10**9], strict=True)]
+    ddf = dd.from_pandas(parts[0], npartitions=1)
+    ddf = dd.concat([ddf, *(dd.from_pandas(p, npartitions=1) for p in parts[1:])])
+    return with_store, ddf, stores
+
+
+def _gathered_rows(caplog, what: str) -> int:
+    line = next(r.getMessage() for r in caplog.records if f"gathered {what}" in r.getMessage())
+    return int(re.search(r": (\d+) rows", line).group(1))
+
+
+@pytest.mark.parametrize("max_stores", [None, 5])
+def test_dask_origin_frame_equals_pandas(tables, max_stores) -> None:
+    pdf, ddf, stores = tables
+    expected = fe.build_origin_frame(pdf, stores, _fe(max_stores))
+    got = dask_fe.build_origin_frame(ddf, stores, _fe(max_stores))
+    pd.testing.assert_frame_equal(got, expected)
+
+
+@pytest.mark.parametrize("backtest_max", [None, 3])
+def test_dask_backtest_gathers_only_the_stores_it_scores(tables, caplog, backtest_max) -> None:
+    pdf, ddf, stores = tables
+    params, fe_params = {**BACKTEST, "max_stores": backtest_max}, _fe(5)
+    frame = fe.build_origin_frame(pdf, stores, fe_params)
+    expected = bt.run_backtest(frame, pdf, stores, fe_params, TREE, {}, params)
+    with caplog.at_level(logging.INFO, logger="rossmann_kedro"):
+        got = dask_bt.run_backtest(frame, ddf, stores, fe_params, TREE, {}, params)
+    pd.testing.assert_frame_equal(got, expected)
+    scored = np.unique(got["Store"])
+    assert len(scored) == (backtest_max or 5)
+    assert _gathered_rows(caplog, "history for the backtest folds") == \
+        int(pdf["Store"].isin(scored).sum()) < len(pdf)
