@@ -28,3 +28,15 @@ def small_raw_tables() -> dict:
     from rossmann_kedro.synthetic import generate
 
     return generate(n_stores=12, seed=7)
+
+
+@pytest.fixture(scope="session")
+def clean_sales_tables(small_raw_tables) -> tuple:
+    """(sales, stores) of the small chain as data_processing leaves them (no outliers flagged),
+    sales sorted by Date and Store: the input of the origin frame and the backtest."""
+    from rossmann_kedro.pipelines.data_processing import nodes as dp
+
+    sales = dp.validate_train(small_raw_tables["train"]).assign(SalesOutlier=False)
+    stores = dp.fill_store_missing(dp.validate_store(small_raw_tables["store"]),
+                                   {"competition_distance_fill": 100000})
+    return sales.sort_values(["Date", "Store"]).reset_index(drop=True), stores

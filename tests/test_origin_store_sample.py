@@ -26,18 +26,8 @@ def _fe(max_stores: int | None, seed: int = 0) -> dict:
 
 
 @pytest.fixture(scope="module")
-def tables(small_raw_tables):
-    from rossmann_kedro.pipelines.data_processing import nodes as dp
-
-    sales = dp.validate_train(small_raw_tables["train"]).assign(SalesOutlier=False)
-    stores = dp.fill_store_missing(dp.validate_store(small_raw_tables["store"]),
-                                   {"competition_distance_fill": 100000})
-    return sales.sort_values(["Date", "Store"]).reset_index(drop=True), stores
-
-
-@pytest.fixture(scope="module")
-def full_frame(tables):
-    sales, stores = tables
+def full_frame(clean_sales_tables):
+    sales, stores = clean_sales_tables
     return build_origin_frame(sales, stores, _fe(None))
 
 
@@ -83,8 +73,9 @@ def test_config_rejects_a_bad_value_by_name_and_dask_env_bounds_it() -> None:
         {k: v for k, v in base["origins"].items() if k != "max_stores"}
 
 
-def test_sampled_frame_holds_whole_stores_with_the_full_frames_rows(tables, full_frame) -> None:
-    sales, stores = tables
+def test_sampled_frame_holds_whole_stores_with_the_full_frames_rows(clean_sales_tables,
+                                                                   full_frame) -> None:
+    sales, stores = clean_sales_tables
     sampled = build_origin_frame(sales, stores, _fe(4))
     kept = np.unique(sampled["Store"])
     assert len(kept) == 4
@@ -98,8 +89,9 @@ def test_sampled_frame_holds_whole_stores_with_the_full_frames_rows(tables, full
     assert set(np.unique(other["Store"])) != set(kept)
 
 
-def test_backtest_trains_and_scores_only_the_sampled_stores(tables, full_frame) -> None:
-    sales, stores = tables
+def test_backtest_trains_and_scores_only_the_sampled_stores(clean_sales_tables,
+                                                           full_frame) -> None:
+    sales, stores = clean_sales_tables
     fe = _fe(5)
     frame = build_origin_frame(sales, stores, fe)
     kept = np.unique(frame["Store"])
@@ -115,8 +107,9 @@ def test_backtest_trains_and_scores_only_the_sampled_stores(tables, full_frame) 
     assert len(fewer) == 2 and set(fewer) <= set(kept)
 
 
-def test_backtest_refuses_a_frame_built_with_another_sample(tables, full_frame) -> None:
-    sales, stores = tables
+def test_backtest_refuses_a_frame_built_with_another_sample(clean_sales_tables,
+                                                            full_frame) -> None:
+    sales, stores = clean_sales_tables
     with pytest.raises(ValueError, match=r"outside the sample of feature_engineering\.origins"
                                          r"\.max_stores: re-run feature_engineering"):
         run_backtest(full_frame, sales, stores, _fe(5), TREE, {}, BACKTEST)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from rossmann_kedro.features import FEATURE_NAMES, FeatureContext
 from rossmann_kedro.features.calendar import _learn_holiday_keys, rule_holidays, to_day_numbers
@@ -25,16 +24,6 @@ TREE = {"drop_outliers": False, "log_every": 0, "origin_row_fraction": 1.0, "can
                    "params": TINY_XGB}}}
 
 
-@pytest.fixture(scope="module")
-def tables(small_raw_tables):
-    from rossmann_kedro.pipelines.data_processing import nodes as dp
-
-    sales = dp.validate_train(small_raw_tables["train"]).assign(SalesOutlier=False)
-    stores = dp.fill_store_missing(dp.validate_store(small_raw_tables["store"]),
-                                   {"competition_distance_fill": 100000})
-    return sales.sort_values(["Date", "Store"]).reset_index(drop=True), stores
-
-
 def _altered_after(sales: pd.DataFrame, origin: pd.Timestamp) -> pd.DataFrame:
     """Every row at or after `origin` changed: sales, customers, openings."""
     out = sales.copy()
@@ -46,8 +35,8 @@ def _altered_after(sales: pd.DataFrame, origin: pd.Timestamp) -> pd.DataFrame:
     return out
 
 
-def test_a_fold_never_sees_rows_at_or_after_its_origin(tables) -> None:
-    sales, stores = tables
+def test_a_fold_never_sees_rows_at_or_after_its_origin(clean_sales_tables) -> None:
+    sales, stores = clean_sales_tables
     origins = forecast_origins(sales["Date"], 42, 42, 182)
     fold = origins[-2]
     altered = _altered_after(sales, fold)
@@ -74,8 +63,8 @@ def test_a_fold_never_sees_rows_at_or_after_its_origin(tables) -> None:
     assert (b.loc[last, "Sales"].to_numpy() != a.loc[last, "Sales"].to_numpy()).any()
 
 
-def test_origin_features_know_only_the_past(tables) -> None:
-    sales, stores = tables
+def test_origin_features_know_only_the_past(clean_sales_tables) -> None:
+    sales, stores = clean_sales_tables
     origin = pd.Timestamp(sales["Date"].max()) - pd.Timedelta(days=60)
     ctx = FeatureContext.fit(sales.loc[sales["Date"] < origin], stores,
                              train_end=origin - pd.Timedelta(days=1), params=CONTEXT)

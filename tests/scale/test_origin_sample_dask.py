@@ -19,23 +19,17 @@ from tests.test_origin_store_sample import BACKTEST, TREE, _fe
 
 
 @pytest.fixture(scope="module")
-def tables(small_raw_tables):
+def dask_tables(clean_sales_tables):
     import dask.dataframe as dd
 
-    from rossmann_kedro.pipelines.data_processing import nodes as dp
-
-    sales = dp.validate_train(small_raw_tables["train"]).assign(SalesOutlier=False)
-    stores = dp.fill_store_missing(dp.validate_store(small_raw_tables["store"]),
-                                   {"competition_distance_fill": 100000})
-    sales = sales.sort_values(["Store", "Date"]).reset_index(drop=True)
-    with_store = sales.merge(stores, on="Store", how="left")
-    # partitions of whole stores, as the Dask environment's datasets are
-    bounds = [int(s) for s in sorted(sales["Store"].unique())[::4]]
-    parts = [with_store.loc[with_store["Store"].between(lo, hi - 1)]
-             for lo, hi in zip(bounds, [*bounds[1:], 10**9], strict=True)]
-    ddf = dd.from_pandas(parts[0], npartitions=1)
-    ddf = dd.concat([ddf, *(dd.from_pandas(p, npartitions=1) for p in parts[1:])])
-    return with_store, ddf, stores
+    sales, stores = clean_sales_tables
+    pdf = (sales.merge(stores, on="Store", how="left")
+           .sort_values(["Store", "Date"]).reset_index(drop=True))
+    # partitions of whole stores (4 each), as the Dask environment's datasets are
+    ids = np.sort(pdf["Store"].unique())
+    ddf = dd.concat([dd.from_pandas(pdf.loc[pdf["Store"].isin(ids[i:i + 4])], npartitions=1)
+                     for i in range(0, len(ids), 4)])
+    return pdf, ddf, stores
 
 
 def _gathered_rows(caplog, what: str) -> int:
@@ -44,16 +38,17 @@ def _gathered_rows(caplog, what: str) -> int:
 
 
 @pytest.mark.parametrize("max_stores", [None, 5])
-def test_dask_origin_frame_equals_pandas(tables, max_stores) -> None:
-    pdf, ddf, stores = tables
+def test_dask_origin_frame_equals_pandas(dask_tables, max_stores) -> None:
+    pdf, ddf, stores = dask_tables
     expected = fe.build_origin_frame(pdf, stores, _fe(max_stores))
     got = dask_fe.build_origin_frame(ddf, stores, _fe(max_stores))
     pd.testing.assert_frame_equal(got, expected)
 
 
 @pytest.mark.parametrize("backtest_max", [None, 3])
-def test_dask_backtest_gathers_only_the_stores_it_scores(tables, caplog, backtest_max) -> None:
-    pdf, ddf, stores = tables
+def test_dask_backtest_gathers_only_the_stores_it_scores(dask_tables, caplog,
+                                                          backtest_max) -> None:
+    pdf, ddf, stores = dask_tables
     params, fe_params = {**BACKTEST, "max_stores": backtest_max}, _fe(5)
     frame = fe.build_origin_frame(pdf, stores, fe_params)
     expected = bt.run_backtest(frame, pdf, stores, fe_params, TREE, {}, params)
