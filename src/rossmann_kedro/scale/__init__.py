@@ -5,7 +5,9 @@ datasets (`conf/dask/`). The pipelines stay the ones in `pipelines/`: the regist
 nodes that touch those tables with `dispatch.with_dask_variants`, so a node called with a Dask
 DataFrame runs its Dask variant and with pandas runs exactly the pandas function. Every variant
 calls the pandas node itself per partition (each partition holds whole stores) or on a small
-gathered table, so feature and cleaning logic lives in one place.
+gathered table, so feature and cleaning logic lives in one place. The origin frame and the
+backtest hold a seeded sample of stores (`feature_engineering.origins.max_stores` in conf/dask),
+so the driver stays bounded however large the chain.
 
 Modules: `dispatch` (which node has which variant), `frames` (partition helpers),
 `data_processing` / `feature_engineering` / `tree_model` (the variants), `xgb` (xgboost.dask
