@@ -33,6 +33,26 @@ def store_scales(stores: np.ndarray, log_residuals: np.ndarray,
     return global_scale, {int(s): float(v) for s, v in scale.items()}
 
 
+def scale_per_row(stores: np.ndarray, store_ids: np.ndarray, store_scale: np.ndarray,
+                  global_scale: float) -> np.ndarray:
+    """Each row's store scale (`store_scale` of sorted `store_ids`), the global scale for
+    stores without calibration rows; vectorised."""
+    stores = np.asarray(stores, dtype=np.int64)
+    if len(store_ids) == 0:
+        return np.full(len(stores), global_scale)
+    pos = np.clip(np.searchsorted(store_ids, stores), 0, len(store_ids) - 1)
+    return np.where(store_ids[pos] == stores, store_scale[pos], global_scale)
+
+
+def normalised_residuals(fit_stores: np.ndarray, fit_residuals: np.ndarray, shrinkage: float,
+                         stores: np.ndarray, residuals: np.ndarray) -> np.ndarray:
+    """`residuals` divided by their store's scale, the scales fitted on the `fit_` rows."""
+    global_scale, by_store = store_scales(fit_stores, fit_residuals, shrinkage)
+    ids = np.array(sorted(by_store), dtype=np.int64)
+    vals = np.array([by_store[k] for k in ids], dtype=np.float64)
+    return np.asarray(residuals, np.float64) / scale_per_row(stores, ids, vals, global_scale)
+
+
 @dataclass
 class ConformalLogInterval:
     """Fitted calibration: per-store scales and the normalised-residual quantiles."""
@@ -74,11 +94,7 @@ class ConformalLogInterval:
             self._keys = np.array(sorted(self.scale_by_store), dtype=np.int64)
             self._vals = np.array([self.scale_by_store[k] for k in self._keys], dtype=np.float64)
             keys = self._keys
-        stores = np.asarray(stores, dtype=np.int64)
-        if len(keys) == 0:
-            return np.full(len(stores), self.global_scale)
-        pos = np.clip(np.searchsorted(keys, stores), 0, len(keys) - 1)
-        return np.where(keys[pos] == stores, self._vals[pos], self.global_scale)
+        return scale_per_row(stores, keys, self._vals, self.global_scale)
 
     def bounds(self, stores: np.ndarray, pred_log: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(lower, upper) Sales for predictions given as log1p(Sales)."""
@@ -244,16 +260,14 @@ def adjusted_band_levels(
     unique = np.unique(folds)
     if len(unique) < 2:
         return None
-    probe = HorizonConformalInterval(band_days=band_days, shrinkage=shrinkage)
-    band = probe.band_of(horizon)
+    band = HorizonConformalInterval(band_days=band_days).band_of(horizon)
     n_bands = int(band.max()) + 1
     hits = np.zeros((n_bands, len(grid)))
     counted = np.zeros(n_bands)
     for fold in unique:
         cal, ev = folds != fold, folds == fold
-        probe.global_scale, probe.scale_by_store = store_scales(stores[cal], r[cal], shrinkage)
-        probe._keys = None
-        z_cal, z_ev = r[cal] / probe._scales(stores[cal]), r[ev] / probe._scales(stores[ev])
+        z = normalised_residuals(stores[cal], r[cal], shrinkage, stores, r)
+        z_cal, z_ev = z[cal], z[ev]
         for b in range(n_bands):
             zb, eb = z_cal[band[cal] == b], np.sort(z_ev[band[ev] == b])
             if len(zb) < 10 or len(eb) == 0:
