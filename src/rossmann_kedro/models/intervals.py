@@ -33,6 +33,12 @@ def store_scales(stores: np.ndarray, log_residuals: np.ndarray,
     return global_scale, {int(s): float(v) for s, v in scale.items()}
 
 
+def scale_table(scale_by_store: dict[int, float]) -> tuple[np.ndarray, np.ndarray]:
+    """(sorted store ids, their scales) as arrays, the lookup table of `scale_per_row`."""
+    ids = np.array(sorted(scale_by_store), dtype=np.int64)
+    return ids, np.array([scale_by_store[k] for k in ids], dtype=np.float64)
+
+
 def scale_per_row(stores: np.ndarray, store_ids: np.ndarray, store_scale: np.ndarray,
                   global_scale: float) -> np.ndarray:
     """Each row's store scale (`store_scale` of sorted `store_ids`), the global scale for
@@ -48,9 +54,8 @@ def normalised_residuals(fit_stores: np.ndarray, fit_residuals: np.ndarray, shri
                          stores: np.ndarray, residuals: np.ndarray) -> np.ndarray:
     """`residuals` divided by their store's scale, the scales fitted on the `fit_` rows."""
     global_scale, by_store = store_scales(fit_stores, fit_residuals, shrinkage)
-    ids = np.array(sorted(by_store), dtype=np.int64)
-    vals = np.array([by_store[k] for k in ids], dtype=np.float64)
-    return np.asarray(residuals, np.float64) / scale_per_row(stores, ids, vals, global_scale)
+    return np.asarray(residuals, np.float64) / scale_per_row(stores, *scale_table(by_store),
+                                                             global_scale)
 
 
 @dataclass
@@ -91,8 +96,7 @@ class ConformalLogInterval:
         """Per-row scale (global for stores without calibration rows), vectorised."""
         keys = getattr(self, "_keys", None)
         if keys is None or len(keys) != len(self.scale_by_store):
-            self._keys = np.array(sorted(self.scale_by_store), dtype=np.int64)
-            self._vals = np.array([self.scale_by_store[k] for k in self._keys], dtype=np.float64)
+            self._keys, self._vals = scale_table(self.scale_by_store)
             keys = self._keys
         return scale_per_row(stores, keys, self._vals, self.global_scale)
 
