@@ -220,6 +220,59 @@ def test_store_carnival_effect_is_learnt_from_past_carnivals_only(tables) -> Non
     assert build_features(rows, early)["store_carnival_effect"].tolist() == [0.0] * 5
 
 
+def _open_on_holidays(sales: pd.DataFrame, factors: dict[int, float]) -> pd.DataFrame:
+    """`sales` with the stores in `factors` open on every state holiday of their region,
+    selling `factor` times what they sold (with that day's promo) two weeks before."""
+    sales = sales.copy()
+    before = sales.assign(Date=sales["Date"] + pd.Timedelta(days=14)).set_index(
+        ["Store", "Date"])[["Sales", "Promo"]]
+    for store, factor in factors.items():
+        hit = (sales["Store"] == store) & (sales["StateHoliday"].astype(str) != "0")
+        usual = before.reindex(pd.MultiIndex.from_frame(sales.loc[hit, ["Store", "Date"]]))
+        hit[hit] = usual["Sales"].notna().to_numpy()     # the first days have no usual day
+        usual = usual.dropna()
+        sales.loc[hit, "Open"] = 1
+        sales.loc[hit, "Sales"] = np.round(usual["Sales"].to_numpy() * factor).astype(np.int64)
+        sales.loc[hit, "Promo"] = usual["Promo"].to_numpy()
+    return sales
+
+
+def test_store_holiday_effect_is_learnt_from_past_open_holidays_only(tables) -> None:
+    """Planted: store A opens on state holidays and sells 30 % of a usual day, store B opens
+    and sells as usual. The context learns each store's gap from holidays before the origin
+    only; the feature is 0 on other days and for stores never open on a holiday."""
+    st = tables["stores"]["Store"].to_numpy()
+    sales = tables["sales"]
+    never_open = [s for s in st if not ((sales["Store"] == s) & (sales["StateHoliday"] != "0")
+                                        & (sales["Open"] == 1)).any()]
+    a, b, c = int(st[0]), int(st[1]), int(never_open[-1])
+    assert c not in (a, b)
+    planted = _open_on_holidays(sales, {a: 0.3, b: 1.0})
+    origin = pd.Timestamp("2015-01-31")
+    # a later holiday with a wild value must not change what the origin knows
+    later = (planted["Store"] == a) & (planted["StateHoliday"] != "0") & (planted["Date"] > origin)
+    assert later.any()
+    wild = planted.assign(Sales=np.where(later, planted["Sales"] * 5, planted["Sales"]))
+    rows = pd.DataFrame({"Store": [a, b, a, c], "Promo": 0, "SchoolHoliday": 0,
+                         "Date": pd.to_datetime(["2015-05-01", "2015-05-01", "2015-05-04",
+                                                 "2015-05-01"]),
+                         "StateHoliday": ["a", "a", "0", "a"]})
+    effects = []
+    for data in (planted, wild):
+        ctx = FeatureContext.fit(data, tables["stores"], calendar_rows=tables["test"],
+                                 train_end=origin, params=CONTEXT)
+        effects.append(build_features(rows, ctx)["store_holiday_effect"].to_numpy())
+    effect = effects[0]
+    assert abs(effect[0] - np.log(0.3)) < 0.15      # learnt from the holidays before the origin
+    assert abs(effect[1]) < 0.15                      # open as usual
+    assert effect[2] == 0.0 and effect[3] == 0.0      # not a holiday / never open on one
+    np.testing.assert_array_equal(effects[1], effect)
+    # an origin before the first holiday of the history: nothing to learn from yet
+    early = FeatureContext.fit(planted, tables["stores"], calendar_rows=tables["test"],
+                               train_end="2013-01-02", params=CONTEXT)
+    assert build_features(rows, early)["store_holiday_effect"].tolist() == [0.0] * 4
+
+
 def test_iso_week_matches_pandas() -> None:
     days = pd.date_range("2012-12-20", "2017-01-10", freq="D")
     ours = cal.iso_week_of(cal.to_day_numbers(pd.Series(days)))

@@ -54,7 +54,7 @@ ORIGIN_FEATURE_NAMES: tuple[str, ...] = (
     *(f"recent_log_sales_{d}d" for d in RECENT_WINDOWS_DAYS),
     "recent_trend", "cell_recent_log_sales_91d", "cell_recent_log_sales_364d",
     "days_closed_at_origin", "days_since_reopen", "last_year_delta", "last_year_known",
-    "store_carnival_effect",
+    "store_carnival_effect", "store_holiday_effect",
 )
 FEATURE_NAMES = LEGACY_FEATURE_NAMES + ORIGIN_FEATURE_NAMES
 
@@ -66,7 +66,7 @@ CONTINUOUS_FEATURES: tuple[str, ...] = (
     "cell_mean_log_sales", "cell_mean_sales", "cell_mean_customers", "cell_sales_per_customer",
     *(f"recent_log_sales_{d}d" for d in RECENT_WINDOWS_DAYS),
     "recent_trend", "cell_recent_log_sales_91d", "cell_recent_log_sales_364d", "last_year_delta",
-    "store_carnival_effect",
+    "store_carnival_effect", "store_holiday_effect",
 )
 
 
@@ -195,6 +195,15 @@ def _carnival_effect(context: FeatureContext, pos: np.ndarray, slot: np.ndarray)
     return np.where(slot >= 0, effect[pos, np.maximum(slot, 0)], 0.0)
 
 
+def _holiday_effect(context: FeatureContext, pos: np.ndarray, state: np.ndarray) -> np.ndarray:
+    """The store's learnt sales gap on state holidays it opens, on the row's state holiday; 0 on
+    other days (and everywhere for a context pickled before holiday effects existed)."""
+    effect = context.store.get("holiday_effect")
+    if effect is None:
+        return np.zeros(len(pos))
+    return np.where(state > 0, effect[pos], 0.0)
+
+
 def _tables(context: FeatureContext) -> _Tables:
     """The context's lookup tables, built on first use and dropped with the context."""
     key = id(context)
@@ -307,6 +316,7 @@ def feature_matrix(rows: RequestRows, context: FeatureContext) -> np.ndarray:
         "last_year_delta": ly,
         "last_year_known": ly_known.astype(np.int64),
         "store_carnival_effect": _carnival_effect(context, pos, t.carnival_slot[gi]),
+        "store_holiday_effect": _holiday_effect(context, pos, state),
     }
     # column-major: each feature is written contiguously (rows of this array)
     matrix = np.empty((len(FEATURE_NAMES), n), dtype=np.float32)

@@ -278,6 +278,9 @@ def _origin_statistics(
     """
     end_day = int(np.datetime64(end.date(), "D").astype(np.int64))
     ok = (window["Open"] == 1) & (window["Sales"] > 0)
+    # open state-holiday days, outlier-flagged or not (the flag catches exactly these days)
+    holidays = window.loc[ok & (window["StateHoliday"].astype(str) != "0")] \
+        if "StateHoliday" in window else window.iloc[:0]
     if "SalesOutlier" in window:
         ok &= ~window["SalesOutlier"].astype(bool)
     w = window.loc[ok]
@@ -368,7 +371,69 @@ def _origin_statistics(
     base_ly = window_mean(np.array([base_col - 27]), np.array([base_col + 1]))
     last_year = (shape_ly - base_ly).astype(np.float32)
     out["carnival_effect"] = _carnival_effects(spos, day, log_sales, promo, n, end_day)
+    out["holiday_effect"] = _holiday_effects(holidays, store_ids, spos, day, log_sales, promo,
+                                             end_day)
     return out, cells, last_year
+
+
+def _reference_grids(spos: np.ndarray, day: np.ndarray, log_sales: np.ndarray,
+                     promo: np.ndarray, n: int, end_day: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """(log sales, promo flag or -1) per store x day from the first day of the history to
+    `end_day`, NaN / -1 where the store was closed or the day is unknown; and that first day."""
+    first = int(day.min())
+    grid = np.full((n, end_day - first + 1), np.nan)
+    grid[spos, day - first] = log_sales
+    pgrid = np.full(grid.shape, -1, dtype=np.int64)
+    pgrid[spos, day - first] = promo
+    return grid, pgrid, first
+
+
+_REFERENCE_STEPS = np.array([-21, -14, -7, 7, 14, 21])
+
+
+def _gap_to_references(grid: np.ndarray, pgrid: np.ndarray, rows: np.ndarray, cols: np.ndarray,
+                       values: np.ndarray, promo: np.ndarray) -> np.ndarray:
+    """Log sales `values` of (store row, day column) pairs minus the mean of the same store's
+    same weekday with the same promo flag one to three weeks before and after; NaN with fewer
+    than two such days."""
+    refs = cols[:, None] + _REFERENCE_STEPS[None, :]
+    inside = (refs >= 0) & (refs < grid.shape[1])
+    refs_c = np.clip(refs, 0, grid.shape[1] - 1)
+    ref_vals = np.where(inside & (pgrid[rows[:, None], refs_c] == promo[:, None]),
+                        grid[rows[:, None], refs_c], np.nan)
+    n_ref = np.sum(~np.isnan(ref_vals), axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        base = np.where(n_ref >= 2, np.nansum(ref_vals, axis=1) / np.maximum(n_ref, 1), np.nan)
+    return values - base
+
+
+def _holiday_effects(holidays: pd.DataFrame, store_ids: np.ndarray, spos: np.ndarray,
+                     day: np.ndarray, log_sales: np.ndarray, promo: np.ndarray,
+                     end_day: int) -> np.ndarray:
+    """(n stores,): each store's mean log-sales gap on the state holidays it was open, to the
+    same weekday with the same promo flag one to three weeks around; 0 for stores never open on
+    one. Few stores open on holidays, and how much they sell then is their own habit (a station
+    store sells as usual, others open a few hours and sell a quarter), repeating from holiday
+    to holiday. Only days on or before the origin are read."""
+    n = len(store_ids)
+    effect = np.zeros(n)
+    if len(day) == 0 or holidays.empty:
+        return effect
+    h_day = cal.to_day_numbers(holidays["Date"])
+    h_store = holidays["Store"].to_numpy(np.int64)
+    h_pos = np.searchsorted(store_ids, h_store)
+    keep = (h_day <= end_day) & (h_day >= int(day.min())) & (h_pos < n)
+    keep[keep] &= store_ids[h_pos[keep]] == h_store[keep]
+    if not keep.any():
+        return effect
+    grid, pgrid, first = _reference_grids(spos, day, log_sales, promo, n, end_day)
+    gap = _gap_to_references(grid, pgrid, h_pos[keep], h_day[keep] - first,
+                             np.log1p(holidays["Sales"].to_numpy(np.float64)[keep]),
+                             holidays["Promo"].to_numpy(np.int64)[keep])
+    ok = ~np.isnan(gap)
+    total = np.bincount(h_pos[keep][ok], weights=gap[ok], minlength=n)
+    count = np.bincount(h_pos[keep][ok], minlength=n)
+    return np.where(count > 0, total / np.maximum(count, 1), 0.0)
 
 
 def _carnival_effects(spos: np.ndarray, day: np.ndarray, log_sales: np.ndarray,
@@ -382,28 +447,18 @@ def _carnival_effects(spos: np.ndarray, day: np.ndarray, log_sales: np.ndarray,
     effect = np.zeros((n, len(cal.CARNIVAL_EFFECT_OFFSETS)))
     if len(day) == 0:
         return effect
-    first = int(day.min())
-    grid = np.full((n, end_day - first + 1), np.nan)
-    grid[spos, day - first] = log_sales
-    pgrid = np.full(grid.shape, -1, dtype=np.int64)
-    pgrid[spos, day - first] = promo
+    grid, pgrid, first = _reference_grids(spos, day, log_sales, promo, n, end_day)
     years = np.arange(cal.year_of(np.array([first]))[0], cal.year_of(np.array([end_day]))[0] + 1)
     mondays = cal.easter_day(years) - cal.CARNIVAL_MONDAY_BEFORE_EASTER
     total, count = np.zeros_like(effect), np.zeros_like(effect)
-    ref_steps = np.array([-21, -14, -7, 7, 14, 21])
+    stores = np.arange(n)
     for monday in mondays:
         for j, off in enumerate(cal.CARNIVAL_EFFECT_OFFSETS):
             col = int(monday + off - first)
-            refs = col + ref_steps
-            refs = refs[(refs >= 0) & (refs < grid.shape[1])]
-            if col < 0 or col >= grid.shape[1] or len(refs) == 0:
+            if col < 0 or col >= grid.shape[1]:
                 continue
-            same_promo = pgrid[:, refs] == pgrid[:, [col]]
-            ref_vals = np.where(same_promo, grid[:, refs], np.nan)
-            n_ref = np.sum(~np.isnan(ref_vals), axis=1)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                base = np.where(n_ref >= 2, np.nansum(ref_vals, axis=1) / n_ref, np.nan)
-            gap = grid[:, col] - base
+            cols = np.full(n, col)
+            gap = _gap_to_references(grid, pgrid, stores, cols, grid[:, col], pgrid[:, col])
             ok = ~np.isnan(gap)
             total[ok, j] += gap[ok]
             count[ok, j] += 1

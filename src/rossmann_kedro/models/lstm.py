@@ -25,10 +25,12 @@ Targets (stationarity, see `timeseries.transforms`): log1p(Sales) minus a baseli
 (-1, 1) with a MinMaxScaler fitted on the training samples only. The baseline is the mean
 log1p(Sales) of the input window (a local-level difference: removes store level and trend,
 stabilises the variance) plus the target day's store x weekday x promo cell offset from the
-feature context (`cell_rel_log_sales`: the cell's mean log sales minus the store's). The
+feature context (`cell_rel_log_sales`: the cell's mean log sales minus the store's) plus, on a
+state holiday, the store's learnt holiday gap (`store_holiday_effect`: the few stores open on
+holidays each sell their own share of a usual day, from a quarter to all of it). The
 network so learns departures from the store's usual pattern rather than the pattern itself;
-without the offset its shared head over-predicted ordinary promo days of quiet stores by 2x near
-holidays (backtest RMSPE 0.155 -> 0.145 with it). Weekly and yearly seasonality beyond the cell
+without the cell offset its shared head over-predicted ordinary promo days of quiet stores by 2x
+near holidays (backtest RMSPE 0.155 -> 0.145 with it). Weekly and yearly seasonality beyond the cell
 are left to the covariates (weekday, day of year, holiday distances, the store's learnt Carnival
 gap) rather than a lag-7 seasonal difference, which would need the sales of t+h-7, unknown for
 h > 7.
@@ -40,12 +42,17 @@ The default is 1: a weight of 10 pulled the shared head towards the few stores o
 and over-predicted ordinary stores around them (backtest RMSPE 0.163 -> 0.155 at 1). Early stopping watches a
 time-based split (the last `early_stopping_weeks` of the fitting history).
 
-Intervals: split-conformal on the held-out windows' log residuals (the shared
+Ensemble: `ensemble_members` networks are trained on the same prepared data, scalers and
+held-out set, each from its own seed (seed + k) and its own draw of training windows and
+targets; the forecast is the mean of their log predictions. One network's backtest RMSPE moves
+by ~0.01 per fold from seed to seed; the mean of two is steadier and better on average.
+
+Intervals: split-conformal on the held-out windows' log residuals of the members' mean (the shared
 `ConformalLogInterval`, per-store scales), calibrated per lead-time band (`LeadBandedInterval`),
 because errors grow with the lead time and the served dates are 43..90 days out.
 
-Serving: the per-store context projection (first head layer's contribution of embedding +
-encoder state) and the window level are computed once when the history is set and stored as
+Serving: each member's per-store context projection (first head layer's contribution of
+embedding + encoder state) and the window level are computed once when the history is set and stored as
 numpy arrays; `predict` then runs the small dense head in float64 numpy -- no Keras call, so a
 single row costs tens of microseconds and batch and single-row scoring give identical numbers.
 Keras itself is only imported to train or to re-encode a new history (`set_history`).
@@ -62,6 +69,7 @@ import logging
 import os
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -99,7 +107,7 @@ BASE_TARGET_FEATURES: tuple[str, ...] = (
     "days_until_christmas", "days_since_christmas", "days_until_easter", "days_since_easter",
     "days_until_promo", "days_since_promo", "promo_prev_week", "promo_next_week",
     "promo2_active", "promo2_month", "competition_open", "competition_open_months",
-    "store_carnival_effect",
+    "store_carnival_effect", "store_holiday_effect",
 )
 DERIVED_TARGET_FEATURES: tuple[str, ...] = (
     *(f"dow_{d}" for d in range(1, 8)), "holiday_a", "holiday_b", "holiday_c",
@@ -108,14 +116,22 @@ DERIVED_TARGET_FEATURES: tuple[str, ...] = (
 #: Every target-day input of the head, in order; `lead` is the scaled lead time h.
 TARGET_FEATURES: tuple[str, ...] = (*BASE_TARGET_FEATURES, *DERIVED_TARGET_FEATURES, "lead")
 
-#: Position of the baseline's cell offset among the raw target covariates (see module docstring).
-CELL_OFFSET = TARGET_FEATURES.index("cell_rel_log_sales")
+#: Positions among the raw target covariates of the baseline's offsets (see module docstring).
+BASELINE_OFFSETS = np.array([TARGET_FEATURES.index("cell_rel_log_sales"),
+                             TARGET_FEATURES.index("store_holiday_effect")])
+
+
+def baseline_offset(raw: np.ndarray) -> np.ndarray:
+    """The target day's offset from the window level (last axis of `raw` = raw covariates): the
+    store x weekday x promo cell offset plus, on a state holiday, the store's holiday gap."""
+    return raw[..., BASELINE_OFFSETS].sum(axis=-1)
 
 
 class LSTMConfig(Config):
     """The network and its training: `lstm_model:` in parameters_lstm_model.yml (comments there)."""
 
     seed: int
+    ensemble_members: PositiveInt
     early_stopping_weeks: PositiveInt
     window_days: PositiveInt
     horizon_days: PositiveInt
@@ -235,6 +251,15 @@ class LeadBandedInterval:
 # --------------------------------------------------------------------------------------------
 # The network
 # --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class NetworkMember:
+    """One trained network of the ensemble: all its Keras weights (to re-encode histories) and
+    the float64 head layers `predict` runs in numpy."""
+
+    weights: list[np.ndarray]
+    head: list[tuple[np.ndarray, np.ndarray]]
+
+
 def build_network(net: dict[str, Any]):
     """(model, encoder): `model` maps {window, store, targets} -> (n, k, 1) scaled log sales;
     `encoder` (sharing its layers) maps {window, store} -> the per-store context projection."""
@@ -342,7 +367,7 @@ def train_network(
     inner = end_idx - 7 * int(cfg["early_stopping_weeks"])
     fallback = store_levels(grid, inner)
     cov_raw = grid_covariates(grid, sales, context)
-    offset = cov_raw[..., CELL_OFFSET].copy()  # baseline: window level + this cell offset
+    offset = baseline_offset(cov_raw)  # baseline: window level + this offset
     train_s = supervised_samples(grid, w, horizon, 0, inner - 1, 0, inner, int(cfg["anchor_stride_days"]),
                                  int(cfg["targets_per_window"]), int(cfg["min_valid_days"]), rng,
                                  prefer_holidays=float(cfg["holiday_target_weight"]) > 1)
@@ -374,23 +399,30 @@ def train_network(
            "dense_units": [int(u) for u in cfg["dense_units"]]}
     if len(net["lstm_units"]) != 2:
         raise ValueError(f"lstm_units must list the two LSTM layers' sizes, got {cfg['lstm_units']}")
-    model, encoder = build_network(net)
-    model.compile(optimizer=keras.optimizers.Adam(float(cfg["learning_rate"])), loss="mse")
-    stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=int(cfg["early_stopping_patience"]),
-                                         restore_best_weights=True)
-    t1 = time.perf_counter()
-    hist = model.fit(x_tr, y_tr, sample_weight=w_tr, validation_data=(x_va, y_va, w_va),
-                     epochs=int(cfg["epochs"]), batch_size=int(cfg["batch_size"]), shuffle=True,
-                     verbose=0, callbacks=[stop, _LogProgress("LSTM")])
-    fit_seconds = time.perf_counter() - t1
-    history = pd.DataFrame(hist.history).rename_axis("epoch").reset_index()
-    history["epoch"] += 1
-    best_epoch = int(history["val_loss"].idxmin()) + 1
-    logger.info("LSTM trained %d epochs (best %d, val_loss %.5f) in %.1fs", len(history),
-                best_epoch, float(history["val_loss"].min()), fit_seconds)
+    n_members = int(cfg["ensemble_members"])
+    n_train_targets = int((w_tr > 0).sum())
+    members, histories, pred = [], [], np.zeros(w_va.shape)
+    for k in range(n_members):
+        label = "LSTM" if n_members == 1 else f"LSTM member {k + 1}/{n_members}"
+        if k > 0:  # its own draw of training windows and targets; same scalers and held-out set
+            del x_tr, y_tr, w_tr
+            train_s = supervised_samples(grid, w, horizon, 0, inner - 1, 0, inner,
+                                         int(cfg["anchor_stride_days"]), int(cfg["targets_per_window"]),
+                                         int(cfg["min_valid_days"]), rng,
+                                         prefer_holidays=float(cfg["holiday_target_weight"]) > 1)
+            x_tr, y_tr, w_tr, _ = assemble(grid, cov_scaled, train_s, cfg, fallback, tscale, offset)
+        keras.utils.set_random_seed(int(cfg["seed"]) + k)
+        member, history, model = _fit_member(net, cfg, (x_tr, y_tr, w_tr), (x_va, y_va, w_va), label)
+        members.append(member)
+        histories.append(history.assign(member=k + 1))
+        pred += np.asarray(model.predict(x_va, batch_size=2048, verbose=0))[..., 0] / n_members
+    del x_tr, y_tr, w_tr
+    best_epochs = [int(h["val_loss"].idxmin()) + 1 for h in histories]
+    fit_seconds = sum(float(h.attrs["fit_seconds"]) for h in histories)
+    history = pd.concat(histories, ignore_index=True)
 
-    # conformal calibration on the held-out log residuals (all lead times 1..horizon)
-    pred = np.asarray(model.predict(x_va, batch_size=2048, verbose=0))[..., 0].astype(np.float64)
+    # conformal calibration on the held-out log residuals of the members' mean (lead times
+    # 1..horizon): the served forecast is that mean, so its residuals set the band
     pred_log = (lvl_va[:, None] + offset[val_s.store_idx[:, None], val_s.target]
                 + (pred - tscale[1][0]) / tscale[0][0])
     m = w_va > 0
@@ -401,20 +433,44 @@ def train_network(
                                   int(cfg["interval_band_days"])).fit(store_of, lead_of, resid)
 
     forecaster = LSTMForecaster(
-        config=cfg, net=net, weights=[np.asarray(x) for x in model.get_weights()],
+        config=cfg, net=net, members=members,
         train_store_ids=grid.store_ids, target_scale=tscale, covariate_scale=cscale,
         interval=interval, fallback_level=fallback,
-        head=head_weights(model, len(net["dense_units"])),
         training={"train_start": str(grid.date_of(0).date()), "early_stopping_split": str(grid.date_of(inner).date()),
-                  "fit_end": str(grid.date_of(end_idx).date()), "epochs_trained": len(history),
-                  "best_epoch": best_epoch, "fit_seconds": round(fit_seconds, 1),
-                  "n_train_windows": len(train_s), "n_train_targets": int((w_tr > 0).sum()),
+                  "fit_end": str(grid.date_of(end_idx).date()),
+                  "members": n_members, "epochs_trained": [len(h) for h in histories],
+                  "best_epoch": best_epochs, "fit_seconds": round(fit_seconds, 1),
+                  "n_train_windows": len(train_s), "n_train_targets": n_train_targets,
                   "n_calibration_residuals": int(m.sum()),
                   "history": history.to_dict(orient="list")},
     )
-    forecaster._model = (model, encoder)
     forecaster.set_history(sales, context)
     return forecaster
+
+
+def _fit_member(net: dict[str, Any], cfg: dict[str, Any], train: tuple, held_out: tuple,
+                label: str) -> tuple[NetworkMember, pd.DataFrame, Any]:
+    """Build and fit one network (early stopping on `held_out`, best weights restored):
+    (its weights as a member, its epoch log with `fit_seconds` in attrs, the Keras model)."""
+    keras = import_keras()
+    model, _ = build_network(net)
+    model.compile(optimizer=keras.optimizers.Adam(float(cfg["learning_rate"])), loss="mse")
+    stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=int(cfg["early_stopping_patience"]),
+                                         restore_best_weights=True)
+    t0 = time.perf_counter()
+    x, y, weight = train
+    hist = model.fit(x, y, sample_weight=weight, validation_data=held_out, epochs=int(cfg["epochs"]),
+                     batch_size=int(cfg["batch_size"]), shuffle=True, verbose=0,
+                     callbacks=[stop, _LogProgress(label)])
+    history = pd.DataFrame(hist.history).rename_axis("epoch").reset_index()
+    history["epoch"] += 1
+    history.attrs["fit_seconds"] = time.perf_counter() - t0
+    logger.info("%s trained %d epochs (best %d, val_loss %.5f) in %.1fs", label, len(history),
+                int(history["val_loss"].idxmin()) + 1, float(history["val_loss"].min()),
+                history.attrs["fit_seconds"])
+    member = NetworkMember(weights=[np.asarray(x) for x in model.get_weights()],
+                           head=head_weights(model, len(net["dense_units"])))
+    return member, history, model
 
 
 # --------------------------------------------------------------------------------------------
@@ -423,23 +479,26 @@ def train_network(
 class LSTMForecaster:
     """The served LSTM model (implements `rossmann_kedro.forecaster.Forecaster`).
 
-    Holds the network weights and config (the Keras model itself is rebuilt lazily and never
-    pickled), the two (-1, 1) scalers, the frozen `FeatureContext`, the interval calibration, and
+    Holds the config and the weights of its `ensemble_members` networks (trained from different
+    seeds and draws of training windows; the forecast is the mean of their log predictions, which
+    cuts the seed-to-seed spread), the Keras model itself rebuilt lazily and never pickled; the
+    two (-1, 1) scalers, the frozen `FeatureContext`, the interval calibration, and
     per-store serving state computed from the last `window_days` of history: the window level
-    and the context projection. Valid request dates are `history_end + 1 .. history_end +
+    and each member's context projection. Valid request dates are `history_end + 1 .. history_end +
     horizon_days`; others raise ValueError (the server answers INVALID_ARGUMENT).
     """
 
     name = "lstm"
 
-    def __init__(self, *, config: dict[str, Any], net: dict[str, Any], weights: list[np.ndarray],
+    def __init__(self, *, config: dict[str, Any], net: dict[str, Any], members: list[NetworkMember],
                  train_store_ids: np.ndarray, target_scale: tuple[np.ndarray, np.ndarray],
                  covariate_scale: tuple[np.ndarray, np.ndarray], interval: LeadBandedInterval,
-                 fallback_level: np.ndarray, training: dict[str, Any],
-                 head: list[tuple[np.ndarray, np.ndarray]]) -> None:
+                 fallback_level: np.ndarray, training: dict[str, Any]) -> None:
+        if not members:
+            raise ValueError("an LSTMForecaster needs at least one trained network")
         self.config = dict(config)
         self.net = dict(net)
-        self.weights = weights
+        self.members = list(members)
         self.train_store_ids = np.asarray(train_store_ids, np.int64)
         self.target_scale = target_scale
         self.covariate_scale = covariate_scale
@@ -455,8 +514,7 @@ class LSTMForecaster:
         self.history_end_day = 0
         self._store_ids = np.zeros(0, np.int64)
         self._level = np.zeros(0)
-        self._ctx = np.zeros((0, 0))
-        self._head = head
+        self._ctx = np.zeros((len(self.members), 0, 0))  # (member, store, head units)
 
     # -- pickling: plain numpy state only; the Keras model is rebuilt on demand ----------------
     def __getstate__(self) -> dict[str, Any]:
@@ -465,15 +523,17 @@ class LSTMForecaster:
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
+        if "members" not in state:  # pickled before ensembles: one network
+            state["members"] = [NetworkMember(state.pop("weights"), state.pop("_head"))]
+            state["_ctx"] = state["_ctx"][None]
         self.__dict__.update(state)
         self._model = None
 
-    def keras_model(self):
-        """(model, encoder) rebuilt from config + weights on first use (Keras imported then)."""
+    def keras_network(self):
+        """(model, encoder) with the architecture of every member (Keras imported on first use);
+        `set_weights(member.weights)` on the model makes the encoder encode with that member."""
         if self._model is None:
-            model, encoder = build_network(self.net)
-            model.set_weights(self.weights)
-            self._model = (model, encoder)
+            self._model = build_network(self.net)
         return self._model
 
     # -- history ---------------------------------------------------------------------------------
@@ -494,14 +554,17 @@ class LSTMForecaster:
                                        int(cfg["min_valid_days"]))
         windows = window_tensor(grid, np.arange(len(grid.store_ids)),
                                 np.full(len(grid.store_ids), end_idx), w, level, self.target_scale)
-        _, encoder = self.keras_model()
-        ctx = np.asarray(encoder.predict({"window": windows,
-                                          "store": emb_idx[:, None].astype(np.int32)},
-                                         batch_size=2048, verbose=0), dtype=np.float64)
+        model, encoder = self.keras_network()
+        ctx = []
+        for member in self.members:
+            model.set_weights(member.weights)
+            ctx.append(encoder.predict({"window": windows,
+                                        "store": emb_idx[:, None].astype(np.int32)},
+                                       batch_size=2048, verbose=0))
         self.context = context
         self._store_ids = grid.store_ids
         self._level = level.astype(np.float64)
-        self._ctx = ctx
+        self._ctx = np.asarray(ctx, dtype=np.float64)
         self.history_end_day = grid.start_day + end_idx
         self.stores = frozenset(int(s) for s in grid.store_ids)
         end_date = grid.date_of(end_idx)
@@ -582,14 +645,18 @@ class LSTMForecaster:
         raw = covariate_matrix(feats.to_numpy())
         x = np.hstack([raw * scale + mn,
                        scaled_lead(lead, self.horizon_days)[:, None]])
-        (k0, b0), *rest = self._head
-        h = np.maximum(self._ctx[pos] + x @ k0 + b0, 0.0)
-        for j, (k, b) in enumerate(rest):
-            h = h @ k + b
-            if j < len(rest) - 1:
-                h = np.maximum(h, 0.0)
+        out = np.zeros(len(x))
+        for member, ctx in zip(self.members, self._ctx, strict=True):
+            (k0, b0), *rest = member.head
+            h = np.maximum(ctx[pos] + x @ k0 + b0, 0.0)
+            for j, (k, b) in enumerate(rest):
+                h = h @ k + b
+                if j < len(rest) - 1:
+                    h = np.maximum(h, 0.0)
+            out += h[:, 0]
         ts, tm = self.target_scale
-        return self._level[pos] + raw[:, CELL_OFFSET] + (h[:, 0] - tm[0]) / ts[0]
+        # the scaling is linear, so the mean of the members' scaled outputs is their mean log
+        return self._level[pos] + baseline_offset(raw) + (out / len(self.members) - tm[0]) / ts[0]
 
     def predict(self, rows: pd.DataFrame) -> pd.DataFrame:
         """Sales with a prediction interval for Kaggle test.csv-format rows (see Forecaster)."""
