@@ -133,37 +133,6 @@ def test_store_specific_promo_effects_come_through_the_cell_baseline() -> None:
         assert mean[1] / mean[0] == pytest.approx(planted, rel=0.08), store
 
 
-def test_store_specific_holiday_sales_come_through_the_baseline() -> None:
-    """On state holidays store 1 opens and sells 30 % of a usual day, store 2 opens and sells as
-    usual, stores 3 and 4 close (planted on every fourth Wednesday). The baseline adds the
-    store's learnt holiday gap, so a network trained for two epochs forecasts each store's own
-    holiday level on future holidays."""
-    from rossmann_kedro.features import FeatureContext
-    from rossmann_kedro.models.lstm import train_network
-
-    from .conftest import planted_tables, project_parameters, tiny_config
-
-    sales, stores, test = planted_tables()
-    share = {1: 0.3, 2: 1.0}
-    holiday = lambda d: (d.dt.day_of_week == 2) & (d.dt.day_of_year // 7 % 4 == 0)  # noqa: E731
-    for frame in (sales, test):
-        frame["StateHoliday"] = np.where(holiday(frame["Date"]), "a", "0")
-    hit = sales["StateHoliday"] == "a"
-    sales.loc[hit, "Sales"] = np.round(sales.loc[hit, "Sales"] * sales.loc[hit, "Store"].map(
-        share).fillna(0.0)).astype(np.int64)
-    sales.loc[hit & ~sales["Store"].isin(list(share)), ["Open", "Customers"]] = 0
-    assert hit.sum() >= 4 * 8 and (test["StateHoliday"] == "a").sum() >= 4
-    cutoff = sales["Date"].max()
-    context = FeatureContext.fit(sales, stores, calendar_rows=test, train_end=cutoff,
-                                 params=project_parameters()["feature_engineering"]["context"])
-    model = train_network(sales, context, tiny_config(epochs=2))
-    pred = test.assign(Sales=model.predict(test)["Sales"].to_numpy())
-    wednesdays = pred.loc[pred["Date"].dt.day_of_week == 2]
-    for store, planted in share.items():
-        mine = wednesdays.loc[wednesdays["Store"] == store].groupby("StateHoliday")["Sales"].mean()
-        assert mine["a"] / mine["0"] == pytest.approx(planted, rel=0.15), store
-
-
 def _single_member(model, k: int):
     """A copy of `model` that keeps only its k-th network (same scalers, context, interval)."""
     import copy
