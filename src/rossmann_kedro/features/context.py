@@ -277,22 +277,23 @@ def _origin_statistics(
     to the store's long-run statistics.
     """
     end_day = int(np.datetime64(end.date(), "D").astype(np.int64))
-    ok = (window["Open"] == 1) & (window["Sales"] > 0)
+    w = window.loc[(window["Open"] == 1) & (window["Sales"] > 0)]
+    all_day = cal.to_day_numbers(w["Date"])
+    all_spos = np.searchsorted(store_ids, w["Store"].to_numpy(np.int64))
+    known = (all_spos < len(store_ids))
+    known[known] = store_ids[all_spos[known]] == w["Store"].to_numpy(np.int64)[known]
+    all_log_sales = np.log1p(w["Sales"].to_numpy(np.float64))
+    all_promo = w["Promo"].to_numpy(np.int64)
+    clean = known.copy()
+    if "SalesOutlier" in w:
+        clean &= ~w["SalesOutlier"].astype(bool).to_numpy()
     # open state-holiday days, outlier-flagged or not (the flag catches exactly these days)
-    holidays = window.loc[ok & (window["StateHoliday"].astype(str) != "0")] \
-        if "StateHoliday" in window else window.iloc[:0]
-    if "SalesOutlier" in window:
-        ok &= ~window["SalesOutlier"].astype(bool)
-    w = window.loc[ok]
-    day = cal.to_day_numbers(w["Date"])
+    holiday = known & (w["StateHoliday"].astype(str).to_numpy() != "0") \
+        if "StateHoliday" in w else np.zeros(len(w), dtype=bool)
+    spos, day = all_spos[clean], all_day[clean]
     age = end_day - day                      # 0 = the origin's last known day
-    spos = np.searchsorted(store_ids, w["Store"].to_numpy(np.int64))
-    known = (spos < len(store_ids))
-    known[known] = store_ids[spos[known]] == w["Store"].to_numpy(np.int64)[known]
-    spos, day, age = spos[known], day[known], age[known]
-    log_sales = np.log1p(w["Sales"].to_numpy(np.float64)[known])
-    dow = w["DayOfWeek"].to_numpy(np.int64)[known] - 1
-    promo = w["Promo"].to_numpy(np.int64)[known]
+    log_sales, promo = all_log_sales[clean], all_promo[clean]
+    dow = w["DayOfWeek"].to_numpy(np.int64)[clean] - 1
     n = len(store_ids)
 
     def store_mean(mask: np.ndarray) -> np.ndarray:
@@ -371,8 +372,9 @@ def _origin_statistics(
     base_ly = window_mean(np.array([base_col - 27]), np.array([base_col + 1]))
     last_year = (shape_ly - base_ly).astype(np.float32)
     out["carnival_effect"] = _carnival_effects(spos, day, log_sales, promo, n, end_day)
-    out["holiday_effect"] = _holiday_effects(holidays, store_ids, spos, day, log_sales, promo,
-                                             end_day)
+    out["holiday_effect"] = _holiday_effects(
+        (all_spos[holiday], all_day[holiday], all_log_sales[holiday], all_promo[holiday]),
+        spos, day, log_sales, promo, n, end_day)
     return out, cells, last_year
 
 
@@ -407,29 +409,25 @@ def _gap_to_references(grid: np.ndarray, pgrid: np.ndarray, rows: np.ndarray, co
     return values - base
 
 
-def _holiday_effects(holidays: pd.DataFrame, store_ids: np.ndarray, spos: np.ndarray,
-                     day: np.ndarray, log_sales: np.ndarray, promo: np.ndarray,
-                     end_day: int) -> np.ndarray:
-    """(n stores,): each store's mean log-sales gap on the state holidays it was open, to the
-    same weekday with the same promo flag one to three weeks around; 0 for stores never open on
-    one. Few stores open on holidays, and how much they sell then is their own habit (a station
-    store sells as usual, others open a few hours and sell a quarter), repeating from holiday
-    to holiday. Only days on or before the origin are read."""
-    n = len(store_ids)
+def _holiday_effects(holidays: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+                     spos: np.ndarray, day: np.ndarray, log_sales: np.ndarray,
+                     promo: np.ndarray, n: int, end_day: int) -> np.ndarray:
+    """(n stores,): each store's mean log-sales gap on the state holidays it was open
+    (`holidays`: their store positions, days, log sales and promo flags), to the same weekday
+    with the same promo flag one to three weeks around in the history (`spos`, `day`, ...); 0 for
+    stores never open on one. Few stores open on holidays, and how much they sell then is their
+    own habit (a station store sells as usual, others open a few hours and sell a quarter),
+    repeating from holiday to holiday. Only days on or before the origin are read."""
     effect = np.zeros(n)
-    if len(day) == 0 or holidays.empty:
+    if len(day) == 0:
         return effect
-    h_day = cal.to_day_numbers(holidays["Date"])
-    h_store = holidays["Store"].to_numpy(np.int64)
-    h_pos = np.searchsorted(store_ids, h_store)
-    keep = (h_day <= end_day) & (h_day >= int(day.min())) & (h_pos < n)
-    keep[keep] &= store_ids[h_pos[keep]] == h_store[keep]
+    h_pos, h_day, h_log_sales, h_promo = holidays
+    keep = h_day >= int(day.min())           # a reference grid starts there
     if not keep.any():
         return effect
     grid, pgrid, first = _reference_grids(spos, day, log_sales, promo, n, end_day)
-    gap = _gap_to_references(grid, pgrid, h_pos[keep], h_day[keep] - first,
-                             np.log1p(holidays["Sales"].to_numpy(np.float64)[keep]),
-                             holidays["Promo"].to_numpy(np.int64)[keep])
+    gap = _gap_to_references(grid, pgrid, h_pos[keep], h_day[keep] - first, h_log_sales[keep],
+                             h_promo[keep])
     ok = ~np.isnan(gap)
     total = np.bincount(h_pos[keep][ok], weights=gap[ok], minlength=n)
     count = np.bincount(h_pos[keep][ok], minlength=n)
