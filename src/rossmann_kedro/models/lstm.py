@@ -364,9 +364,15 @@ def train_network(
     fallback = store_levels(grid, inner)
     cov_raw = grid_covariates(grid, sales, context)
     offset = cov_raw[..., CELL_OFFSET].copy()  # baseline: window level + this cell offset
-    train_s = supervised_samples(grid, w, horizon, 0, inner - 1, 0, inner, int(cfg["anchor_stride_days"]),
-                                 int(cfg["targets_per_window"]), int(cfg["min_valid_days"]), rng,
-                                 prefer_holidays=float(cfg["holiday_target_weight"]) > 1)
+
+    def draw_training_samples() -> Samples:
+        """Training windows (anchors before the early-stopping split) and their targets."""
+        return supervised_samples(grid, w, horizon, 0, inner - 1, 0, inner,
+                                  int(cfg["anchor_stride_days"]), int(cfg["targets_per_window"]),
+                                  int(cfg["min_valid_days"]), rng,
+                                  prefer_holidays=float(cfg["holiday_target_weight"]) > 1)
+
+    train_s = draw_training_samples()
     val_s = supervised_samples(grid, w, horizon, inner - horizon + 1, inner, inner + 1, end_idx,
                                7, 7 * int(cfg["early_stopping_weeks"]), int(cfg["min_valid_days"]), rng)
     # scalers: fitted on the training samples only
@@ -397,24 +403,21 @@ def train_network(
         raise ValueError(f"lstm_units must list the two LSTM layers' sizes, got {cfg['lstm_units']}")
     n_members = int(cfg["ensemble_members"])
     n_train_targets = int((w_tr > 0).sum())
-    members, histories, pred = [], [], np.zeros(w_va.shape)
+    members, histories, pred, fit_seconds = [], [], np.zeros(w_va.shape), 0.0
     for k in range(n_members):
         label = "LSTM" if n_members == 1 else f"LSTM member {k + 1}/{n_members}"
         if k > 0:  # its own draw of training windows and targets; same scalers and held-out set
             del x_tr, y_tr, w_tr
-            train_s = supervised_samples(grid, w, horizon, 0, inner - 1, 0, inner,
-                                         int(cfg["anchor_stride_days"]), int(cfg["targets_per_window"]),
-                                         int(cfg["min_valid_days"]), rng,
-                                         prefer_holidays=float(cfg["holiday_target_weight"]) > 1)
+            train_s = draw_training_samples()
             x_tr, y_tr, w_tr, _ = assemble(grid, cov_scaled, train_s, cfg, fallback, tscale, offset)
         keras.utils.set_random_seed(int(cfg["seed"]) + k)
         member, history, model = _fit_member(net, cfg, (x_tr, y_tr, w_tr), (x_va, y_va, w_va), label)
         members.append(member)
+        fit_seconds += history.attrs["fit_seconds"]
         histories.append(history.assign(member=k + 1))
         pred += np.asarray(model.predict(x_va, batch_size=2048, verbose=0))[..., 0] / n_members
     del x_tr, y_tr, w_tr
     best_epochs = [int(h["val_loss"].idxmin()) + 1 for h in histories]
-    fit_seconds = sum(float(h.attrs["fit_seconds"]) for h in histories)
     history = pd.concat(histories, ignore_index=True)
 
     # conformal calibration on the held-out log residuals of the members' mean (lead times
