@@ -111,6 +111,27 @@ def test_served_model_covers_the_test_dates(lstm_ws: Path) -> None:
     assert model.metadata["metrics"]["rmspe"] > 0
 
 
+def test_served_network_is_refitted_through_the_last_day(lstm_ws: Path) -> None:
+    """The served weights are fitted like the backtest's at an origin (early stopping on the last
+    weeks of all history), not the validation-phase weights moved to a later history."""
+    model = _catalog(lstm_ws).load("lstm_forecaster")
+    sales = pd.read_parquet(lstm_ws / "data" / "03_primary" / "sales_with_store.parquet")
+    last = sales["Date"].max()
+    metrics = json.loads(next((lstm_ws / "data" / "08_reporting" / "lstm_metrics.json").glob("*/*.json"))
+                         .read_text())
+    assert model.training["fit_end"] == str(last.date())
+    weeks = int(model.config["early_stopping_weeks"])
+    assert model.training["early_stopping_split"] == str((last - pd.Timedelta(weeks=weeks)).date())
+    window_start = pd.Timestamp(metrics["validation_start"])
+    assert metrics["training"]["fit_end"] == str((window_start - pd.Timedelta(days=1)).date())
+    assert model.metadata["metrics"]["rmspe"] == pytest.approx(metrics["rmspe"])
+    assert model.metadata["validation_window"]["start"] == metrics["validation_start"]
+    history = pd.read_csv(lstm_ws / "data" / "08_reporting" / "lstm_training_history.csv")
+    assert set(history["phase"]) == {"validation", "served"}
+    served = history.loc[history["phase"] == "served"]
+    assert len(served) == sum(model.training["epochs_trained"])
+
+
 def test_reporting_compares_all_models_on_the_backtest_folds(lstm_ws: Path) -> None:
     """reporting reads what the backtest and lstm_model saved; it runs last, on its own."""
     run_pipeline(lstm_ws, "backtest",
@@ -119,12 +140,12 @@ def test_reporting_compares_all_models_on_the_backtest_folds(lstm_ws: Path) -> N
     table = pd.read_csv(lstm_ws / "data" / "08_reporting" / "model_comparison.csv")
     sel = json.loads((lstm_ws / "data" / "08_reporting" / "backtest_selection.json").read_text())
     by_model = table.set_index("model")
-    assert set(sel["scores"]) | {"lstm (served version)"} == set(by_model.index)
+    assert set(sel["scores"]) | {"lstm (validation window)"} == set(by_model.index)
     for name, s in sel["scores"].items():
         assert by_model.loc[name, "rmspe"] == pytest.approx(s["mean_rmspe"])
         assert by_model.loc[name, "fold_4"] == pytest.approx(s["fold_rmspe"][3])
     lstm = json.loads(next((lstm_ws / "data" / "08_reporting" / "lstm_metrics.json").glob("*/*.json"))
                       .read_text())
-    assert by_model.loc["lstm (served version)", "rmspe"] == pytest.approx(lstm["rmspe"])
+    assert by_model.loc["lstm (validation window)", "rmspe"] == pytest.approx(lstm["rmspe"])
     assert table["rmspe"].is_monotonic_increasing
     assert json.loads((lstm_ws / "data" / "08_reporting" / "model_comparison.json").read_text())["data"]

@@ -76,17 +76,16 @@ def stationarity_report(sales: pd.DataFrame, feature_context_validation: Feature
 
 
 def train_lstm(sales: pd.DataFrame, feature_context_validation: FeatureContext,
-               params: LSTMModelConfig) -> tuple[LSTMForecaster, pd.DataFrame]:
+               params: LSTMModelConfig) -> LSTMForecaster:
     """Fit the network on the history before the validation window (early stopping on its last
-    weeks), with feature_engineering's validation context; returns the model (history ending
-    the day before the window) and the epoch log."""
+    weeks), with feature_engineering's validation context: the validation-phase model (history
+    ending the day before the window), scored on the window and then set aside."""
     cutoff = pd.Timestamp(feature_context_validation.train_end)
     t0 = time.perf_counter()
     model = train_network(sales, feature_context_validation, params)
-    history = pd.DataFrame(model.training["history"])
     logger.info("LSTM validation-phase model trained on history to %s in %.1fs", cutoff.date(),
                 time.perf_counter() - t0)
-    return model, history
+    return model
 
 
 def evaluate_lstm(model: LSTMForecaster,
@@ -104,16 +103,40 @@ def evaluate_lstm(model: LSTMForecaster,
     return report, predictions
 
 
-def build_forecaster(model: LSTMForecaster, sales: pd.DataFrame, feature_context: FeatureContext,
-                     metrics: dict[str, Any]) -> LSTMForecaster:
-    """The served model: same weights, history extended to the last input date (so the real
-    test dates are 43..90 days ahead) with feature_engineering's full context."""
-    model = copy.copy(model)  # the validation-phase model stays as it was
-    model.set_history(sales, feature_context)
+def train_served_lstm(sales: pd.DataFrame, feature_context: FeatureContext,
+                      params: LSTMModelConfig) -> LSTMForecaster:
+    """Refit the network with the same settings on all history (early stopping on its last
+    weeks) with feature_engineering's full context: what the backtest scores at each origin.
+    Serving the validation-phase weights instead would forecast from weights six weeks older
+    than the backtested ones (four-fold mean RMSPE 0.159 against 0.145, README)."""
+    t0 = time.perf_counter()
+    model = train_network(sales, feature_context, params)
+    logger.info("LSTM served model trained on history to %s in %.1fs (early-stopping split "
+                "from %s)", model.metadata["history_end"], time.perf_counter() - t0,
+                model.training["early_stopping_split"])
+    return model
+
+
+def training_history(validation_model: LSTMForecaster,
+                     served_model: LSTMForecaster) -> pd.DataFrame:
+    """Both fits' epoch logs, `phase` naming the fit (`validation`, `served`)."""
+    return pd.concat([pd.DataFrame(m.training["history"]).assign(phase=phase)
+                      for phase, m in (("validation", validation_model), ("served", served_model))],
+                     ignore_index=True)
+
+
+def build_forecaster(model: LSTMForecaster, metrics: dict[str, Any]) -> LSTMForecaster:
+    """The served model (fitted through the last input date, so the real test dates are 43..90
+    days ahead) with the validation-phase model's figures on the validation window: the served
+    weights have seen that window, so it cannot score them."""
+    model = copy.copy(model)  # the trained model stays as it was
+    model.metadata = dict(model.metadata)
     model.metadata["metrics"] = {k: metrics[k] for k in ("rmspe", "rmse", "mae")}
     model.metadata["coverage"] = metrics["coverage"]
     model.metadata["validation_window"] = {"start": metrics["validation_start"],
-                                           "end": metrics["validation_end"]}
+                                           "end": metrics["validation_end"],
+                                           "scored_model": "validation-phase (same settings, "
+                                                           "fitted before the window)"}
     logger.info("LSTM forecaster ready: %d stores, history to %s, valid request dates %s..%s",
                 len(model.stores), model.metadata["history_end"], *model.metadata["valid_dates"])
     return model

@@ -17,13 +17,17 @@ def create_pipeline(**kwargs) -> Pipeline:
              ["lstm_stationarity_tests", "lstm_acf_pacf", "lstm_acf_pacf_plot"],
              name="stationarity_report"),
         node(nodes.train_lstm, ["lstm_sales", "feature_context_validation", cfg],
-             ["lstm_validation_model", "lstm_training_history"], name="train_lstm"),
+             "lstm_validation_model", name="train_lstm"),
         node(nodes.evaluate_lstm, ["lstm_validation_model", "lstm_sales"],
              ["lstm_metrics", "lstm_validation_predictions"], name="evaluate_lstm"),
-        node(nodes.build_forecaster,
-             ["lstm_validation_model", "lstm_sales", "feature_context", "lstm_metrics"],
+        node(nodes.train_served_lstm, ["lstm_sales", "feature_context", cfg],
+             "lstm_served_model", name="train_served_lstm"),
+        node(nodes.training_history, ["lstm_validation_model", "lstm_served_model"],
+             "lstm_training_history", name="training_history"),
+        node(nodes.build_forecaster, ["lstm_served_model", "lstm_metrics"],
              "lstm_forecaster", name="build_forecaster"),
         node(nodes.predict_test, ["lstm_forecaster", "test_clean"],
              ["lstm_submission", "lstm_test_predictions"], name="predict_test"),
     ]
-    return namespaced(nodes_, "lstm_model", internal={"lstm_sales", "lstm_validation_model"})
+    return namespaced(nodes_, "lstm_model", internal={"lstm_sales", "lstm_validation_model",
+                                                    "lstm_served_model"})

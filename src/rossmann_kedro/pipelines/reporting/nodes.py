@@ -20,7 +20,7 @@ def compare_all_models(backtest_selection: dict[str, Any], lstm_metrics: dict[st
              "rmspe": s["mean_rmspe"], "rmspe_std": s["std_rmspe"],
              **{f"fold_{i}": v for i, v in enumerate(s["fold_rmspe"], 1)}}
             for name, s in backtest_selection["scores"].items()]
-    rows.append({"model": "lstm (served version)",
+    rows.append({"model": "lstm (validation window)",
                  "evaluation": f"validation {lstm_metrics['validation_start']}.."
                                f"{lstm_metrics['validation_end']}",
                  "rmspe": lstm_metrics["rmspe"], "rmspe_std": float("nan")})
