@@ -25,6 +25,10 @@ UNAUTHENTICATED_GRPC_PREFIXES = ("/grpc.health.v1.Health/",)
 # REST paths that need no token: probes and the API description
 UNAUTHENTICATED_HTTP_PATHS = ("/healthz", "/livez", "/readyz", "/docs", "/redoc",
                               "/openapi.json", "/static/")
+#: Pages served without a token, matched exactly: the explorer's HTML shell holds no data; a
+#: browser cannot add a header to a navigation, so the page asks for the token and sends it on
+#: its own data calls (/stores, /model, /forecast), which stay protected.
+UNAUTHENTICATED_PAGES = frozenset({"/", "/explorer"})
 
 
 class InsecureBindError(SystemExit):
@@ -151,8 +155,9 @@ class TokenAuthInterceptor(grpc.ServerInterceptor):
 
 
 class BearerAuthMiddleware:
-    """ASGI: REST calls need `Authorization: Bearer <token>` (401 otherwise), except probes and
-    the API docs (UNAUTHENTICATED_HTTP_PATHS)."""
+    """ASGI: REST calls need `Authorization: Bearer <token>` (401 otherwise), except probes, the
+    API docs and static assets (UNAUTHENTICATED_HTTP_PATHS) and the explorer page's HTML shell
+    (UNAUTHENTICATED_PAGES)."""
 
     def __init__(self, app: Any, token: str) -> None:
         self.app = app
@@ -160,7 +165,8 @@ class BearerAuthMiddleware:
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         path = scope.get("path", "")
-        if scope["type"] != "http" or path.startswith(UNAUTHENTICATED_HTTP_PATHS):
+        if (scope["type"] != "http" or path.startswith(UNAUTHENTICATED_HTTP_PATHS)
+                or path in UNAUTHENTICATED_PAGES):
             await self.app(scope, receive, send)
             return
         presented = dict(scope.get("headers") or []).get(b"authorization", b"").decode("latin-1")

@@ -13,12 +13,25 @@ function showError(message) {
   window.explorer.error = message || null;
 }
 
+// A gateway started with a REST token (ROSSMANN_AUTH_TOKEN) serves this page without one but
+// answers the data calls with 401: the page then asks for the token, keeps it in this tab's
+// sessionStorage (never in the URL) and sends it as a bearer header.
+const TOKEN_KEY = "rossmann-explorer-token";
+
 async function getJSON(url) {
-  const resp = await fetch(url);
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  const resp = await fetch(url, token ? { headers: { Authorization: `Bearer ${token}` } } : {});
   const body = await resp.json().catch(() => ({ message: resp.statusText }));
+  if (resp.status === 401) $("auth").hidden = false;
   if (!resp.ok) throw new Error(`${resp.status}: ${body.message || JSON.stringify(body)}`);
   return body;
 }
+
+$("auth").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  sessionStorage.setItem(TOKEN_KEY, $("token").value.trim());
+  window.location.reload();
+});
 
 function fillList(dl, rows) {
   dl.replaceChildren();

@@ -122,3 +122,45 @@ def test_explorer_explains_an_unknown_store(page_stack, browser) -> None:
     assert wait_for(browser, "document.getElementById('chart').dataset.ready === 'error'")
     error = browser.find_element("id", "error").text
     assert "404" in error and "unknown store 99999" in error
+
+
+def test_explorer_asks_for_the_gateway_token(served_model, browser, tmp_path_factory) -> None:
+    """With a REST token the page itself loads, its data calls get 401, the page asks for the
+    token and, once given, draws the same forecast an authorised client gets."""
+    from grpc_server.security import AUTH_TOKEN_ENV
+
+    logs = tmp_path_factory.mktemp("token_page_logs")
+    server, gport = procs.start_server(served_model.workspace, logs / "server.log")
+    gateway = None
+    try:
+        procs.wait_serving(server, gport, logs / "server.log")
+        gateway, hport = procs.start_gateway(gport, logs / "gateway.log",
+                                             env={AUTH_TOKEN_ENV: "page-token"})
+        procs.wait_http(gateway, hport, logs / "gateway.log")
+        base = f"http://127.0.0.1:{hport}"
+        store = int(sorted(served_model.stores)[1])
+        query = {"store": store, "days": 14, "model": "tree"}
+        assert httpx.get(f"{base}/", timeout=30).status_code == 200  # the HTML shell only
+        assert httpx.get(f"{base}/forecast", params=query, timeout=30).status_code == 401
+        assert httpx.get(f"{base}/stores", timeout=30).status_code == 401
+
+        browser.get(f"{base}/?store={store}&model=tree&history=91&days=14")
+        wait_for(browser, "document.getElementById('chart').dataset.ready === 'error' && "
+                          "!document.getElementById('auth').hidden")
+        assert "401" in browser.find_element("id", "error").text
+        browser.find_element("id", "token").send_keys("page-token")
+        browser.find_element("css selector", "#auth button").click()
+        assert wait_for(browser, "document.getElementById('chart').dataset.ready === '1'")
+        assert browser.execute_script("return document.getElementById('auth').hidden")
+        assert "page-token" not in browser.current_url
+        expected = httpx.get(f"{base}/forecast", params=query, timeout=30,
+                             headers={"Authorization": "Bearer page-token"}).json()
+        traces = {t["name"]: t for t in browser.execute_script(f"return {TRACES}")}
+        (forecast_name,) = [n for n in traces if n.startswith("forecast")]
+        assert traces[forecast_name]["y"] == pytest.approx([d["Sales"] for d in
+                                                            expected["forecast"]])
+        assert expected["version"] in browser.find_element("tag name", "body").text
+    finally:
+        if gateway is not None:
+            assert procs.stop(gateway) == 0, (logs / "gateway.log").read_text()
+        assert procs.stop(server) == 0, (logs / "server.log").read_text()
