@@ -14,21 +14,13 @@ from rossmann_kedro.features.origins import sample_stores
 from rossmann_kedro.pipelines.backtest.nodes import backtest_stores, run_backtest
 from rossmann_kedro.pipelines.feature_engineering.config import FeatureEngineeringConfig
 from rossmann_kedro.pipelines.feature_engineering.nodes import build_origin_frame
-from tests.test_origins import CONTEXT, TREE
-
-ORIGINS = {"horizon_days": 42, "step_days": 42, "min_history_days": 182, "seed": 0}
-BACKTEST = {"max_stores": None, "seed": 0, "n_folds": 2, "naive_weeks": 8,
-            "models": ["seasonal_naive", "xgboost", "xgboost_v1"]}
-
-
-def _fe(max_stores: int | None, seed: int = 0) -> dict:
-    return {"context": CONTEXT, "origins": {**ORIGINS, "max_stores": max_stores, "seed": seed}}
+from tests.origin_params import BACKTEST, TREE, origin_fe_params
 
 
 @pytest.fixture(scope="module")
 def full_frame(clean_sales_tables):
     sales, stores = clean_sales_tables
-    return build_origin_frame(sales, stores, _fe(None))
+    return build_origin_frame(sales, stores, origin_fe_params(None))
 
 
 def test_sample_is_seeded_sorted_and_independent_of_order_and_dtype() -> None:
@@ -76,30 +68,30 @@ def test_config_rejects_a_bad_value_by_name_and_dask_env_bounds_it() -> None:
 def test_sampled_frame_holds_whole_stores_with_the_full_frames_rows(clean_sales_tables,
                                                                    full_frame) -> None:
     sales, stores = clean_sales_tables
-    sampled = build_origin_frame(sales, stores, _fe(4))
+    sampled = build_origin_frame(sales, stores, origin_fe_params(4))
     kept = np.unique(sampled["Store"])
     assert len(kept) == 4
     np.testing.assert_array_equal(kept, sample_stores(sales["Store"], 4, seed=0))
     # every row of those stores, with the features of the full run (contexts saw all stores)
     expected = full_frame.loc[full_frame["Store"].isin(kept)].reset_index(drop=True)
     pd.testing.assert_frame_equal(sampled, expected)
-    again = build_origin_frame(sales, stores, _fe(4))
+    again = build_origin_frame(sales, stores, origin_fe_params(4))
     pd.testing.assert_frame_equal(sampled, again)
-    other = build_origin_frame(sales, stores, _fe(4, seed=1))
+    other = build_origin_frame(sales, stores, origin_fe_params(4, seed=1))
     assert set(np.unique(other["Store"])) != set(kept)
 
 
 def test_backtest_trains_and_scores_only_the_sampled_stores(clean_sales_tables,
                                                            full_frame) -> None:
     sales, stores = clean_sales_tables
-    fe = _fe(5)
+    fe = origin_fe_params(5)
     frame = build_origin_frame(sales, stores, fe)
     kept = np.unique(frame["Store"])
     got = run_backtest(frame, sales, stores, fe, TREE, {}, BACKTEST)
     assert set(got["Store"]) == set(kept)
     # the same as a full-chain backtest given only those stores' history and rows
     alone = run_backtest(full_frame.loc[full_frame["Store"].isin(kept)],
-                         sales.loc[sales["Store"].isin(kept)], stores, _fe(None), TREE, {},
+                         sales.loc[sales["Store"].isin(kept)], stores, origin_fe_params(None), TREE, {},
                          BACKTEST)
     pd.testing.assert_frame_equal(got, alone)
     # backtest.max_stores samples further, among the frame's stores
@@ -112,4 +104,4 @@ def test_backtest_refuses_a_frame_built_with_another_sample(clean_sales_tables,
     sales, stores = clean_sales_tables
     with pytest.raises(ValueError, match=r"outside the sample of feature_engineering\.origins"
                                          r"\.max_stores: re-run feature_engineering"):
-        run_backtest(full_frame, sales, stores, _fe(5), TREE, {}, BACKTEST)
+        run_backtest(full_frame, sales, stores, origin_fe_params(5), TREE, {}, BACKTEST)

@@ -11,17 +11,7 @@ from rossmann_kedro.features import FEATURE_NAMES, FeatureContext
 from rossmann_kedro.features.calendar import _learn_holiday_keys, rule_holidays, to_day_numbers
 from rossmann_kedro.features.origins import build_origin_frame, forecast_origins
 from rossmann_kedro.pipelines.backtest.nodes import run_backtest
-
-CONTEXT = {"holiday_cap_days": 30, "yearly_cap_days": 60, "promo_cap_days": 14,
-           "recent_weeks": 13, "calendar_margin_days": 400, "calendar_horizon_days": 1100,
-           "reopen_gap_days": 7, "reopen_cap_days": 365, "horizon_cap_days": 100}
-TINY_XGB = {"n_estimators": 20, "max_depth": 4, "learning_rate": 0.3, "tree_method": "hist",
-            "n_jobs": 1, "random_state": 0}
-TREE = {"drop_outliers": False, "log_every": 0, "origin_row_fraction": 1.0, "candidates": {
-    "xgboost": {"family": "xgboost", "features": "all", "training": "origins",
-                "params": TINY_XGB},
-    "xgboost_v1": {"family": "xgboost", "features": "legacy", "training": "one_window",
-                   "params": TINY_XGB}}}
+from tests.origin_params import CONTEXT, TREE
 
 
 def _altered_after(sales: pd.DataFrame, origin: pd.Timestamp) -> pd.DataFrame:

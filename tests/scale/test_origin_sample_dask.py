@@ -15,7 +15,7 @@ from rossmann_kedro.pipelines.backtest import nodes as bt
 from rossmann_kedro.pipelines.feature_engineering import nodes as fe
 from rossmann_kedro.scale import backtest as dask_bt
 from rossmann_kedro.scale import feature_engineering as dask_fe
-from tests.test_origin_store_sample import BACKTEST, TREE, _fe
+from tests.origin_params import BACKTEST, TREE, origin_fe_params
 
 
 @pytest.fixture(scope="module")
@@ -40,8 +40,8 @@ def _gathered_rows(caplog, what: str) -> int:
 @pytest.mark.parametrize("max_stores", [None, 5])
 def test_dask_origin_frame_equals_pandas(dask_tables, max_stores) -> None:
     pdf, ddf, stores = dask_tables
-    expected = fe.build_origin_frame(pdf, stores, _fe(max_stores))
-    got = dask_fe.build_origin_frame(ddf, stores, _fe(max_stores))
+    expected = fe.build_origin_frame(pdf, stores, origin_fe_params(max_stores))
+    got = dask_fe.build_origin_frame(ddf, stores, origin_fe_params(max_stores))
     pd.testing.assert_frame_equal(got, expected)
 
 
@@ -49,7 +49,7 @@ def test_dask_origin_frame_equals_pandas(dask_tables, max_stores) -> None:
 def test_dask_backtest_gathers_only_the_stores_it_scores(dask_tables, caplog,
                                                           backtest_max) -> None:
     pdf, ddf, stores = dask_tables
-    params, fe_params = {**BACKTEST, "max_stores": backtest_max}, _fe(5)
+    params, fe_params = {**BACKTEST, "max_stores": backtest_max}, origin_fe_params(5)
     frame = fe.build_origin_frame(pdf, stores, fe_params)
     expected = bt.run_backtest(frame, pdf, stores, fe_params, TREE, {}, params)
     with caplog.at_level(logging.INFO, logger="rossmann_kedro"):

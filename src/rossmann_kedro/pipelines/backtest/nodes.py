@@ -85,11 +85,19 @@ def run_backtest(model_input_origins: pd.DataFrame, sales_with_store: pd.DataFra
                  tree_params: TreeModelConfig, lstm_params: LSTMModelConfig,
                  params: BacktestConfig) -> pd.DataFrame:
     """Out-of-sample log1p forecasts of every model in `params["models"]`, per fold and day."""
-    t_start = time.perf_counter()
     frame, sales = model_input_origins, sales_with_store
     keep = backtest_stores(frame, sales["Store"].unique(), fe_params, params)
     if keep is not None:
         frame, sales = frame.loc[frame["Store"].isin(keep)], sales.loc[sales["Store"].isin(keep)]
+    return backtest_folds(frame, sales, stores_clean, fe_params, tree_params, lstm_params, params)
+
+
+def backtest_folds(frame: pd.DataFrame, sales: pd.DataFrame, stores_clean: pd.DataFrame,
+                   fe_params: FeatureEngineeringConfig, tree_params: TreeModelConfig,
+                   lstm_params: LSTMModelConfig, params: BacktestConfig) -> pd.DataFrame:
+    """`run_backtest` on an origin frame and history already restricted to the backtest's
+    stores (`backtest_stores`): the Dask variant gathers only those stores' history."""
+    t_start = time.perf_counter()
     specs = candidate_specs(tree_params)
     wanted = list(params["models"])
     unknown = set(wanted) - set(specs) - {"seasonal_naive", "lstm"}
