@@ -1,8 +1,9 @@
 """Dask variant of the backtest node (same signature and outputs as
-`pipelines/backtest/nodes.py`): the folds run the pandas code (`backtest_folds`) on the history gathered in small
-dtypes, of the stores the folds train and score on only (`backtest_stores`, computed once: the
-origin frame's sample of `feature_engineering.origins.max_stores`, and `backtest.max_stores`),
-so the driver holds a bounded number of stores; the backtest's cost is the models per fold, not the data."""
+`pipelines/backtest/nodes.py`): the folds run the pandas code (`backtest_folds`) on the
+history gathered in small dtypes, of the stores the folds train and score on only
+(`backtest_stores`, computed once: the origin frame's sample of
+`feature_engineering.origins.max_stores`, and `backtest.max_stores`), so the driver holds a
+bounded number of stores; the backtest's cost is the models per fold, not the data."""
 
 from __future__ import annotations
 
