@@ -25,6 +25,8 @@ from prometheus_client import (
     start_http_server,
 )
 
+from grpc_server.security import TLSFiles, is_loopback
+
 logger = logging.getLogger(__name__)
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -110,20 +112,36 @@ def exposition(registry: CollectorRegistry) -> bytes:
     return generate_latest(registry)
 
 
-def serve_metrics(registry: CollectorRegistry | None, host: str, port: int) -> Any | None:
-    """Expose metrics over HTTP on host:port (a daemon thread); None when `port` is 0 or the
-    port is taken (metrics are never worth failing to serve predictions)."""
+def serve_metrics(registry: CollectorRegistry | None, host: str, port: int,
+                  tls: TLSFiles | None = None, token: bool = False) -> Any | None:
+    """Expose metrics on host:port (a daemon thread) with the gRPC port's protection: over TLS
+    with its certificate when it has one (client certificates required when it requires them);
+    a token-only server beyond loopback keeps them on 127.0.0.1, as a scrape cannot carry the
+    bearer token. None when `port` is 0 or the port is taken (metrics are never worth failing
+    to serve predictions)."""
     if port <= 0:
         return None
     if multiprocess_mode():
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
+    if tls is None and token and not is_loopback(host):
+        logger.warning("Metrics stay on 127.0.0.1 (not %s): the server takes a bearer token but "
+                       "no TLS, and a Prometheus scrape cannot send the token; give the server "
+                       "--tls-cert/--tls-key to expose them", host)
+        host = "127.0.0.1"
+    tls_args: dict[str, Any] = {}
+    if tls is not None:
+        tls_args = {"certfile": str(tls.cert), "keyfile": str(tls.key),
+                    "client_cafile": str(tls.ca) if tls.ca else None,
+                    "client_auth_required": tls.ca is not None}
     try:
-        server, _thread = start_http_server(port, addr=host, registry=registry)
+        server, _thread = start_http_server(port, addr=host, registry=registry, **tls_args)
     except OSError as exc:
         logger.error("Metrics not exposed: cannot bind %s:%d (%s)", host, port, exc)
         return None
-    logger.info("Prometheus metrics on http://%s:%d/metrics", host, port)
+    logger.info("Prometheus metrics on %s://%s:%d/metrics%s", "http" if tls is None else "https",
+                host, port, " (client certificates required)" if tls_args.get(
+                    "client_auth_required") else "")
     return server
 
 

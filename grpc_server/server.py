@@ -243,7 +243,8 @@ def start_server(
                                                          if tls.ca else ""),
                 "bearer token required" if auth_token else "no token")
     port_m = config.metrics_port if metrics_port is None else metrics_port
-    metrics_http = prom.serve_metrics(metrics.registry, host, port_m)
+    metrics_http = prom.serve_metrics(metrics.registry, host, port_m, tls=tls,
+                                      token=bool(auth_token))
     return RunningServer(server, bound, registry, health_servicer, config, servicer, metrics,
                          prediction_log, metrics_http, port_m if metrics_http else 0)
 
@@ -327,7 +328,8 @@ def _serve_processes(n: int, project_path: Path, port: int, **kwargs: Any) -> in
     _catalog, params = load_project_catalog(project_path, env=kwargs.get("env"))
     overrides = {k: v for k, v in kwargs.items() if k in {f.name for f in fields(ServingConfig)}}
     config = ServingConfig.from_params(params, **overrides)
-    metrics_http = prom.serve_metrics(None, kwargs.get("host", "127.0.0.1"), config.metrics_port)
+    metrics_http = prom.serve_metrics(None, kwargs.get("host", "127.0.0.1"), config.metrics_port,
+                                      tls=kwargs.get("tls"), token=bool(kwargs.get("auth_token")))
     ctx = multiprocessing.get_context("spawn")  # no gRPC state may cross a fork
     workers = [
         ctx.Process(target=serve, args=(project_path,),

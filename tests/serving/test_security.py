@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import ssl
 import subprocess
 import sys
 from pathlib import Path
@@ -156,12 +157,29 @@ def test_tls_and_tokens_on_grpc_and_the_gateway(served: Path, pki, tmp_path: Pat
     assert "s3cret" not in slog.read_text() + glog.read_text()  # tokens never logged
 
 
+def _metrics_reachable(url: str, ca: Path | None = None,
+                       cert: tuple[Path, Path] | None = None) -> bool:
+    """GET /metrics (over TLS trusting `ca`, presenting `cert` if given): served with metrics?"""
+    verify: bool | ssl.SSLContext = True
+    if ca is not None:
+        verify = ssl.create_default_context(cafile=str(ca))
+        if cert is not None:
+            verify.load_cert_chain(*map(str, cert))
+    try:
+        resp = httpx.get(url, timeout=10, verify=verify)
+    except httpx.HTTPError:
+        return False
+    return resp.status_code == 200 and "rossmann_model_version_info{" in resp.text
+
+
 def test_mutual_tls_requires_a_client_certificate_from_the_ca(served: Path, pki,
                                                               tmp_path: Path) -> None:
+    """... on the gRPC port and on the Prometheus metrics port alike."""
     slog = tmp_path / "server.log"
+    mport = procs.free_port()
     server, gport = procs.start_server(
         served, slog, "--tls-cert", str(pki["server_cert"]), "--tls-key", str(pki["server_key"]),
-        "--tls-client-ca", str(pki["ca"]))
+        "--tls-client-ca", str(pki["ca"]), "--metrics-port", str(mport))
     target = f"127.0.0.1:{gport}"
     try:
         good = TLSFiles(cert=pki["client_cert"], key=pki["client_key"], ca=pki["ca"])
@@ -176,6 +194,11 @@ def test_mutual_tls_requires_a_client_certificate_from_the_ca(served: Path, pki,
                 assert err.value.code() == grpc.StatusCode.UNAVAILABLE
         with ForecastClient(target, tls=good) as client:
             assert client.info()[0]["status"] == "SERVING"
+        https = f"https://127.0.0.1:{mport}/metrics"
+        assert _metrics_reachable(https, pki["ca"], (pki["client_cert"], pki["client_key"]))
+        assert not _metrics_reachable(f"http://127.0.0.1:{mport}/metrics")  # no plaintext
+        assert not _metrics_reachable(https, pki["ca"])  # no client certificate
+        assert not _metrics_reachable(https, pki["ca"], (pki["rogue_cert"], pki["rogue_key"]))
     finally:
         assert procs.stop(server) == 0, slog.read_text()
 
@@ -203,3 +226,20 @@ def test_exposure_rule() -> None:
         check_exposure("serve", "0.0.0.0", **ok)
     with pytest.raises(SystemExit, match="--insecure"):
         check_exposure("gateway", "10.1.2.3", tls=False, token=False, insecure=False)
+
+
+def test_metrics_of_a_token_only_server_stay_on_loopback() -> None:
+    """A scrape cannot carry the bearer token: without TLS, metrics are never exposed beyond
+    127.0.0.1 even when the gRPC port is (nothing here binds beyond loopback)."""
+    from grpc_server.metrics import ServerMetrics, serve_metrics
+
+    registry = ServerMetrics().registry
+    for host, token in (("0.0.0.0", True), ("127.0.0.1", True), ("127.0.0.1", False)):
+        server = serve_metrics(registry, host, procs.free_port(), tls=None, token=token)
+        try:
+            assert server.server_address[0] == "127.0.0.1"
+            port = server.server_address[1]
+            assert httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).status_code == 200
+        finally:
+            server.shutdown()
+            server.server_close()
