@@ -23,6 +23,8 @@ async function getJSON(url) {
   const resp = await fetch(url, token ? { headers: { Authorization: `Bearer ${token}` } } : {});
   const body = await resp.json().catch(() => ({ message: resp.statusText }));
   if (resp.status === 401) $("auth").hidden = false;
+  // behind a token, /metrics answers 401 to a browser navigation (it cannot carry the header)
+  if (token || resp.status === 401) $("metrics-nav").hidden = true;
   if (!resp.ok) throw new Error(`${resp.status}: ${body.message || JSON.stringify(body)}`);
   return body;
 }

@@ -110,6 +110,7 @@ def test_explorer_draws_history_forecast_and_band(page_stack, served_model, brow
     assert f"store\n{store}" in body.replace("\t", "\n") or f"store {store}" in body
     assert expected["version"] in body
     assert "RMSPE" in body and ("test.csv" in body or "calendar rules" in body)
+    assert browser.find_element("id", "metrics-link").is_displayed()  # no token: /metrics works
     shot = tmp_path / "explorer.png"
     assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
     ARTEFACTS.mkdir(parents=True, exist_ok=True)
@@ -152,6 +153,7 @@ def test_explorer_asks_for_the_gateway_token(served_model, browser, tmp_path_fac
         browser.find_element("css selector", "#auth button").click()
         assert wait_for(browser, "document.getElementById('chart').dataset.ready === '1'")
         assert browser.execute_script("return document.getElementById('auth').hidden")
+        assert not browser.find_element("id", "metrics-link").is_displayed()  # would be 401
         assert "page-token" not in browser.current_url
         expected = httpx.get(f"{base}/forecast", params=query, timeout=30,
                              headers={"Authorization": "Bearer page-token"}).json()
