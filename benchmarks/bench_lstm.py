@@ -1,6 +1,7 @@
 """Benchmark the lstm_model pipeline: training time of the default config (the validation-phase
-fit and the served refit) and the validation-phase model's RMSPE on the real shared data (target: <= 10 min on 2 cores, RMSPE <= 0.15), plus serving figures of
-the saved forecaster (load time, single-row and whole-test.csv predict latency).
+fit and the served refit) and the validation-phase model's RMSPE on the real shared data
+(target: <= 10 min on 2 cores, RMSPE <= 0.15), plus serving figures of the saved forecaster
+(load time, single-row and whole-test.csv predict latency).
 
     python benchmarks/bench_lstm.py                 # real data in ../shared/data/rossmann
     python benchmarks/bench_lstm.py --synthetic     # the 60-store synthetic default

@@ -20,7 +20,7 @@ def create_pipeline(**kwargs) -> Pipeline:
              "lstm_validation_model", name="train_lstm"),
         node(nodes.evaluate_lstm, ["lstm_validation_model", "lstm_sales"],
              ["lstm_metrics", "lstm_validation_predictions"], name="evaluate_lstm"),
-        node(nodes.train_served_lstm, ["lstm_sales", "feature_context", cfg],
+        node(nodes.train_lstm, ["lstm_sales", "feature_context", cfg],
              "lstm_served_model", name="train_served_lstm"),
         node(nodes.training_history, ["lstm_validation_model", "lstm_served_model"],
              "lstm_training_history", name="training_history"),
