@@ -1,6 +1,7 @@
 """Run the backtest and tree_model pipelines (default config) on the real data and print their
-time and peak memory, per model the mean and per-fold RMSPE, the served model's interval
-coverage and width by horizon week, and the served forecaster's predict latency.
+time and peak memory, per model the mean and per-fold RMSPE, the interval coverage and width by
+horizon week of the served tree and of the LSTM's own bands, and the served forecaster's
+predict latency.
 
 Run: .venv/bin/python benchmarks/bench_backtest.py [--data ../shared/data/rossmann] [--keep DIR]
      [--max-stores N] [--folds N] [--models seasonal_naive,xgboost,...]
@@ -62,6 +63,9 @@ def main() -> int:
         sel = json.loads((rep / "backtest_selection.json").read_text())
         cov = pd.read_csv(rep / "backtest_coverage.csv", dtype={"fold": str})
         worst = pd.read_csv(rep / "backtest_worst_stores.csv")
+        lstm_dir = rep / "backtest_lstm_summary.json"
+        lstm = (json.loads(next(lstm_dir.glob("*/backtest_lstm_summary.json")).read_text())
+                if lstm_dir.is_dir() else {})
         model_dir = sorted((ws / "data/06_models/tree_forecaster.pkl").iterdir())[-1]
         forecaster = joblib.load(model_dir / "tree_forecaster.pkl")
         test = pd.read_parquet(ws / "data/02_intermediate/test_clean.parquet")
@@ -88,6 +92,11 @@ def main() -> int:
         print(f"  {level:.0%} intervals (each fold calibrated on the others): coverage "
               f"{overall['coverage']:.3f}, mean width {overall['mean_relative_width']:.1%} of "
               f"Sales; by week " + " ".join(f"{c:.3f}" for c in weeks["coverage"]))
+    for level, band in (lstm.get("intervals") or {}).items():
+        print(f"  LSTM {level}% intervals (its own, calibrated inside each fold as served): "
+              f"coverage {band['coverage']:.3f}, mean width {band['mean_relative_width']:.1%} of "
+              f"Sales; by week " + " ".join(f"{c:.3f}" for c in band["coverage_by_week"])
+              + "; by fold " + " ".join(f"{c:.3f}" for c in band["coverage_by_fold"]))
     top = worst.loc[worst["rank"] <= 3]
     print("  largest squared-error shares per fold: " + "; ".join(
         f"fold {f}: " + ", ".join(f"store {r.Store} {r.share_of_squared_error:.1%}"

@@ -39,6 +39,7 @@ def workspace(tmp_path_factory) -> Path:
     run_pipeline(ws, "tree_model", params=params)
     time.sleep(1.1)  # version timestamps have millisecond resolution; keep runs apart
     run_pipeline(ws, "tree_model", params=params)
+    run_pipeline(ws, "lstm_model", params=params)
     return ws
 
 
@@ -159,3 +160,40 @@ def test_versioned_round_trip(workspace: Path) -> None:
         assert key in latest.metadata
     doc = _latest_json(workspace, "tree_model_metrics")
     assert doc["backtest"]["mean_rmspe"] == pytest.approx(latest.metadata["metrics"]["rmspe"])
+
+
+def test_served_lstm_reports_its_backtest_figures(workspace: Path) -> None:
+    """The folds fit the LSTM as lstm_model fits the served one, so the served LSTM reports the
+    folds' figures (as the tree does), its own interval bands scored on each fold."""
+    preds = pd.read_parquet(workspace / "data/07_model_output/backtest_predictions.parquet")
+    summary = _latest_json(workspace, "backtest_lstm_summary")
+    sel = json.loads((workspace / "data/08_reporting/backtest_selection.json").read_text())
+    assert summary["fold_rmspe"] == pytest.approx(sel["scores"]["lstm"]["fold_rmspe"])
+    assert summary["folds"] == sel["folds"] and summary["chosen"] == "lstm"
+    # coverage recomputed from the stored out-of-sample bounds, fold by fold
+    p = preds.loc[preds["Sales"] > 0]
+    lo, hi = np.expm1(p["lstm_lower"]), np.expm1(p["lstm_upper"])
+    assert (lo <= np.expm1(p["lstm"]) + 1e-6).all() and (np.expm1(p["lstm"]) <= hi + 1e-6).all()
+    hit = p.assign(hit=(p["Sales"] >= lo) & (p["Sales"] <= hi)).groupby("fold")["hit"].mean()
+    band = summary["intervals"]["80"]
+    assert band["coverage_by_fold"] == pytest.approx(hit.tolist())
+    assert band["coverage"] == pytest.approx(hit.mean())
+    assert len(band["coverage_by_week"]) == 6 and 0.5 < band["coverage"] < 1
+    # the bounds are not model columns: no model named after them is scored
+    assert not {"lstm_lower", "lstm_upper"} & set(sel["scores"])
+
+    catalog = _catalog(workspace)
+    model = catalog.load("lstm_forecaster")
+    assert model.metadata["backtest"] == summary
+    assert model.metadata["metrics"]["rmspe"] == pytest.approx(summary["mean_rmspe"])
+    assert model.metadata["coverage"] == pytest.approx(band["coverage"])
+    metrics = catalog.load("lstm_metrics")
+    assert model.metadata["validation_window"]["metrics"]["rmspe"] == pytest.approx(metrics["rmspe"])
+
+    # figures of other settings are not claimed by this model: it falls back to its window
+    from rossmann_kedro.pipelines.lstm_model.nodes import build_forecaster
+
+    other = {**summary, "settings": {**summary["settings"], "window_days": 99}}
+    rebuilt = build_forecaster(model, metrics, other)
+    assert "backtest" not in rebuilt.metadata
+    assert rebuilt.metadata["metrics"]["rmspe"] == pytest.approx(metrics["rmspe"])

@@ -41,8 +41,12 @@ def lstm_ws(tmp_path_factory, small_raw_tables) -> Path:
                                  "anchor_stride_days": 7})
     params["lstm_model"]["stationarity"]["max_stores"] = 3
     params_file.write_text(yaml.safe_dump(params))
-    for name in ("data_processing", "feature_engineering", "lstm_model"):
-        run_pipeline(ws, name)  # no tree_model: pipelines talk only through catalog datasets
+    run_pipeline(ws, "data_processing")
+    run_pipeline(ws, "feature_engineering")
+    # the backtest without the LSTM (lstm_model reads its LSTM figures: none here; the
+    # backtest test module covers a backtest that scores it)
+    run_pipeline(ws, "backtest", params=small_backtest_params(["seasonal_naive", "xgboost_v1"]))
+    run_pipeline(ws, "lstm_model")  # no tree_model: pipelines talk only through catalog datasets
     return ws
 
 
@@ -124,8 +128,11 @@ def test_served_network_is_refitted_through_the_last_day(lstm_ws: Path) -> None:
     assert model.training["early_stopping_split"] == str((last - pd.Timedelta(weeks=weeks)).date())
     window_start = pd.Timestamp(metrics["validation_start"])
     assert metrics["training"]["fit_end"] == str((window_start - pd.Timedelta(days=1)).date())
+    # a backtest that left the LSTM out: the served LSTM reports its validation window
+    assert "backtest" not in model.metadata
     assert model.metadata["metrics"]["rmspe"] == pytest.approx(metrics["rmspe"])
     assert model.metadata["validation_window"]["start"] == metrics["validation_start"]
+    assert model.metadata["validation_window"]["metrics"]["rmspe"] == pytest.approx(metrics["rmspe"])
     history = pd.read_csv(lstm_ws / "data" / "08_reporting" / "lstm_training_history.csv")
     assert set(history["phase"]) == {"validation", "served"}
     served = history.loc[history["phase"] == "served"]

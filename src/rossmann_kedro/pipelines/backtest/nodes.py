@@ -34,14 +34,17 @@ from rossmann_kedro.pipelines.tree_model.config import TreeModelConfig
 
 logger = logging.getLogger(__name__)
 
-#: Key columns of the predictions table; every other column is a model's log1p(Sales) forecast.
+#: Key columns of the predictions table; every other column is a model's log1p(Sales) forecast,
+#: except the LSTM's own interval bounds (log1p): the LSTM calibrates them inside each fold as it
+#: does when served, so the backtest can score them.
 KEYS = ("fold", "origin", "Store", "Date", "horizon_days", "week", "Sales")
+LSTM_BOUNDS = ("lstm_lower", "lstm_upper")
 RAW_COLUMNS = ("Store", "DayOfWeek", "Date", "Sales", "Customers", "Open", "Promo",
                "StateHoliday", "SchoolHoliday")
 
 
 def model_columns(predictions: pd.DataFrame) -> list[str]:
-    return [c for c in predictions.columns if c not in KEYS]
+    return [c for c in predictions.columns if c not in KEYS and c not in LSTM_BOUNDS]
 
 
 def fold_origins(model_input_origins: pd.DataFrame, n_folds: int) -> list[pd.Timestamp]:
@@ -127,8 +130,8 @@ def backtest_folds(frame: pd.DataFrame, sales: pd.DataFrame, stores_clean: pd.Da
                 pred = mx.seasonal_naive(history, raw, weeks=int(params["naive_weeks"]))
                 out[name] = np.log1p(np.maximum(pred, 0.0))
             elif name == "lstm":
-                out[name] = _lstm_forecast(history, stores_clean, origin, raw, lstm_params,
-                                           fe_params["context"])
+                out[name], out[LSTM_BOUNDS[0]], out[LSTM_BOUNDS[1]] = _lstm_forecast(
+                    history, stores_clean, origin, raw, lstm_params, fe_params["context"])
             else:
                 spec = specs[name]
                 if spec.training == "one_window" and window_context is None:
@@ -161,9 +164,10 @@ def _fit_candidate(spec: CandidateSpec, frame: pd.DataFrame, history: pd.DataFra
 
 def _lstm_forecast(history: pd.DataFrame, stores: pd.DataFrame, origin: pd.Timestamp,
                    raw: pd.DataFrame, lstm_params: dict[str, Any],
-                   context_params: Any) -> np.ndarray:
+                   context_params: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The LSTM fitted on the history before the origin (its own early-stopping split inside),
-    forecasting the fold's rows; NaN for stores it has no history for."""
+    forecasting the fold's rows: log1p of the forecast and of its interval bounds; NaN for
+    stores it has no history for."""
     from rossmann_kedro.features import FeatureContext
     from rossmann_kedro.models.lstm import train_network
 
@@ -173,10 +177,11 @@ def _lstm_forecast(history: pd.DataFrame, stores: pd.DataFrame, origin: pd.Times
                                  train_end=origin - pd.Timedelta(days=1), params=context_params)
     model = train_network(sales, context, lstm_params)
     known = raw["Store"].isin(model.stores).to_numpy()
-    out = np.full(len(raw), np.nan)
+    out = np.full((3, len(raw)), np.nan)
     if known.any():
-        out[known] = np.log1p(model.predict(raw.loc[known])["Sales"].to_numpy())
-    return out
+        pred = model.predict(raw.loc[known])
+        out[:, known] = np.log1p(pred[["Sales", "lower", "upper"]].to_numpy().T)
+    return out[0], out[1], out[2]
 
 
 def _fold_scores(predictions: pd.DataFrame, column: str | pd.Series) -> np.ndarray:
@@ -420,8 +425,6 @@ def backtest_summary(selection: dict[str, Any], coverage_table: pd.DataFrame,
             "mean_relative_width": float(overall["mean_relative_width"]),
             "coverage_by_week": [float(v) for v in weeks["coverage"]],
         }
-    served = [mx.evaluate(g["Sales"], np.expm1(g["served"]))
-              for _, g in predictions.groupby("fold")]
     return {
         "folds": selection["folds"],
         "horizon_days": int(predictions["horizon_days"].max()),
@@ -431,8 +434,63 @@ def backtest_summary(selection: dict[str, Any], coverage_table: pd.DataFrame,
         "mean_rmspe": selection["served"]["mean_rmspe"],
         "std_rmspe": selection["served"]["std_rmspe"],
         "fold_rmspe": selection["served"]["fold_rmspe"],
-        "mean_rmse": float(np.mean([m["rmse"] for m in served])),
-        "mean_mae": float(np.mean([m["mae"] for m in served])),
+        **_mean_errors(predictions, "served"),
         "intervals": by_level,
         "models": {m: s["mean_rmspe"] for m, s in selection["scores"].items()},
     }
+
+
+def _mean_errors(predictions: pd.DataFrame, column: str) -> dict[str, float]:
+    """RMSE and MAE of a model's forecasts, mean over folds."""
+    per_fold = [mx.evaluate(g["Sales"], np.expm1(g[column]))
+                for _, g in predictions.loc[predictions[column].notna()].groupby("fold")]
+    return {"mean_rmse": float(np.mean([m["rmse"] for m in per_fold])),
+            "mean_mae": float(np.mean([m["mae"] for m in per_fold]))}
+
+
+def lstm_backtest_summary(predictions: pd.DataFrame, selection: dict[str, Any],
+                          lstm_params: LSTMModelConfig) -> dict[str, Any]:
+    """The LSTM's out-of-sample figures, in the shape of the served tree's `backtest_summary`,
+    for `lstm_model` to put into the served LSTM (GetModelInfo / `/model`). Each fold fits the
+    LSTM as lstm_model fits the served one (early stopping and interval calibration on the weeks
+    before the origin), so its bands are scored as served; `settings` are the network settings
+    the folds used, so lstm_model can tell whether the figures describe its own configuration.
+    `{}` when `backtest.models` leaves the LSTM out."""
+    from rossmann_kedro.models.lstm import network_settings
+
+    if "lstm" not in predictions or "lstm" not in selection["scores"]:
+        logger.info("The backtest did not score the LSTM (backtest.models): the served LSTM "
+                    "reports its validation window only")
+        return {}
+    p = predictions.loc[predictions["lstm"].notna() & (predictions["Sales"] > 0)]
+    y = p["Sales"].to_numpy(np.float64)
+    lower, upper = np.expm1(p[LSTM_BOUNDS[0]].to_numpy()), np.expm1(p[LSTM_BOUNDS[1]].to_numpy())
+    scored = pd.DataFrame({"fold": p["fold"].to_numpy(), "week": p["week"].to_numpy(),
+                           "hit": (y >= lower) & (y <= upper), "width": (upper - lower) / y})
+    per_fold = scored.groupby("fold")[["hit", "width"]].mean()
+    by_week = scored.groupby(["week", "fold"])["hit"].mean().groupby("week").mean()
+    level = float(lstm_params["interval_level"])
+    scores = selection["scores"]["lstm"]
+    summary = {
+        "folds": selection["folds"],
+        "horizon_days": int(predictions["horizon_days"].max()),
+        "chosen": "lstm",
+        "members": {"lstm": 1.0},
+        "bias_factor": 1.0,
+        "mean_rmspe": scores["mean_rmspe"],
+        "std_rmspe": scores["std_rmspe"],
+        "fold_rmspe": scores["fold_rmspe"],
+        **_mean_errors(p, "lstm"),
+        "intervals": {f"{100 * level:.0f}": {
+            "coverage": float(per_fold["hit"].mean()),
+            "mean_relative_width": float(per_fold["width"].mean()),
+            "coverage_by_week": [float(v) for v in by_week.sort_index()],
+            "coverage_by_fold": [float(v) for v in per_fold["hit"]],
+        }},
+        "settings": network_settings(lstm_params),
+    }
+    logger.info("LSTM on the folds: mean RMSPE %.4f, %.0f%% interval coverage %.3f (weeks %s), "
+                "mean width %.1f%% of Sales", summary["mean_rmspe"], 100 * level,
+                per_fold["hit"].mean(), np.round(by_week.to_numpy(), 3).tolist(),
+                100 * per_fold["width"].mean())
+    return summary

@@ -28,6 +28,9 @@ def create_pipeline(**kwargs) -> Pipeline:
         node(nodes.backtest_summary,
              ["backtest_selection", "backtest_coverage", "backtest_predictions"],
              "backtest_summary", name="backtest_summary"),
+        node(nodes.lstm_backtest_summary,
+             ["backtest_predictions", "backtest_selection", "params:lstm_model"],
+             "backtest_lstm_summary", name="lstm_backtest_summary"),
     ]
     # the candidates, the LSTM and the feature context are those the model pipelines train
     return namespaced(nodes_, "backtest", shared_parameters={

@@ -113,18 +113,37 @@ def training_history(validation_model: LSTMForecaster,
                      ignore_index=True)
 
 
-def build_forecaster(model: LSTMForecaster, metrics: dict[str, Any]) -> LSTMForecaster:
+def build_forecaster(model: LSTMForecaster, metrics: dict[str, Any],
+                     backtest_lstm_summary: dict[str, Any]) -> LSTMForecaster:
     """The served model (fitted through the last input date, so the real test dates are 43..90
-    days ahead) with the validation-phase model's figures on the validation window: the served
-    weights have seen that window, so it cannot score them."""
+    days ahead) with the figures GetModelInfo / `/model` report: the backtest's, as for the
+    tree, when the backtest scored the LSTM with these very settings (each fold fits it the way
+    this model was fitted); otherwise the validation-phase model's on the validation window (the
+    served weights have seen that window, so it cannot score them). The window's figures stay
+    in `validation_window` either way."""
     model = copy.copy(model)  # the trained model stays as it was
-    model.metadata = dict(model.metadata)
-    model.metadata["metrics"] = {k: metrics[k] for k in ("rmspe", "rmse", "mae")}
-    model.metadata["coverage"] = metrics["coverage"]
-    model.metadata["validation_window"] = {"start": metrics["validation_start"],
-                                           "end": metrics["validation_end"],
-                                           "scored_model": "validation-phase (same settings, "
-                                                           "fitted before the window)"}
+    model.metadata = {k: v for k, v in model.metadata.items() if k != "backtest"}
+    window = {k: metrics[k] for k in ("rmspe", "rmse", "mae")}
+    model.metadata["validation_window"] = {
+        "start": metrics["validation_start"], "end": metrics["validation_end"],
+        "scored_model": "validation-phase (same settings, fitted before the window)",
+        "metrics": window, "coverage": metrics["coverage"]}
+    model.metadata["metrics"], model.metadata["coverage"] = window, metrics["coverage"]
+    summary = backtest_lstm_summary or {}
+    level = f"{100 * model.interval.level:.0f}"
+    if summary and summary.get("settings") == model.config and level in summary["intervals"]:
+        model.metadata["backtest"] = summary
+        model.metadata["metrics"] = {"rmspe": summary["mean_rmspe"],
+                                     "rmse": summary["mean_rmse"], "mae": summary["mean_mae"]}
+        model.metadata["coverage"] = summary["intervals"][level]["coverage"]
+        logger.info("LSTM reports the backtest: mean RMSPE %.4f over %d folds, coverage %.3f",
+                    summary["mean_rmspe"], len(summary["folds"]), model.metadata["coverage"])
+    elif summary:
+        logger.warning("backtest_lstm_summary was made with other LSTM settings than "
+                       "parameters_lstm_model.yml now holds: the served LSTM reports its "
+                       "validation window; re-run the backtest for its backtest figures")
+    else:
+        logger.info("No backtest figures for the LSTM: it reports its validation window")
     logger.info("LSTM forecaster ready: %d stores, history to %s, valid request dates %s..%s",
                 len(model.stores), model.metadata["history_end"], *model.metadata["valid_dates"])
     return model

@@ -1,6 +1,6 @@
 """Wiring of the lstm_model pipeline (namespace `lstm_model`). It reads feature_engineering's
-contexts (the validation window and the features are the ones the tree models use) and nothing
-from tree_model."""
+contexts (the validation window and the features are the ones the tree models use), the
+backtest's figures for the LSTM (reported by the served model) and nothing from tree_model."""
 
 from kedro.pipeline import Pipeline, node
 
@@ -24,7 +24,8 @@ def create_pipeline(**kwargs) -> Pipeline:
              "lstm_served_model", name="train_served_lstm"),
         node(nodes.training_history, ["lstm_validation_model", "lstm_served_model"],
              "lstm_training_history", name="training_history"),
-        node(nodes.build_forecaster, ["lstm_served_model", "lstm_metrics"],
+        node(nodes.build_forecaster,
+             ["lstm_served_model", "lstm_metrics", "backtest_lstm_summary"],
              "lstm_forecaster", name="build_forecaster"),
         node(nodes.predict_test, ["lstm_forecaster", "test_clean"],
              ["lstm_submission", "lstm_test_predictions"], name="predict_test"),
