@@ -37,7 +37,7 @@ def _predictions(fold_sigma: list[float], seed: int = 0,
 def _coverage(predictions: pd.DataFrame, level_search: dict | None) -> pd.DataFrame:
     params = {"intervals": {"levels": [0.8, 0.95], "band_days": 7, "shrinkage": 10.0,
                             "level_search": level_search}}
-    served, table, _ = calibrate_intervals(predictions, {"intervals": {"level": 0.8}}, params)
+    served, table = calibrate_intervals(predictions, {"intervals": {"level": 0.8}}, params)
     assert isinstance(served, HorizonConformalInterval)
     return table.loc[table["fold"] == "mean"].set_index(["level", "week"])
 
@@ -94,14 +94,15 @@ def test_band_levels_widen_only_their_bands(band_levels: list[float]) -> None:
 def test_a_single_fold_run_serves_nominal_intervals_and_reports_no_coverage() -> None:
     """`backtest.n_folds: 1` (a cheap run) must not fail: no fold has others to be calibrated
     on, so no coverage is reported and the served intervals use the nominal levels."""
-    from rossmann_kedro.pipelines.backtest.nodes import backtest_summary
+    from rossmann_kedro.pipelines.backtest.nodes import backtest_summary, coverage_figure
 
     p = _predictions([1.0], seed=3)
     params = {"intervals": {"levels": [0.8, 0.95], "band_days": 7, "shrinkage": 10.0,
                             "level_search": SEARCH}}
-    served, table, fig = calibrate_intervals(p, {"intervals": {"level": 0.8}}, params)
+    served, table = calibrate_intervals(p, {"intervals": {"level": 0.8}}, params)
     assert served.band_levels is None and len(served.q_low) == 6
     assert table.empty and {"level", "fold", "week", "coverage"} <= set(table.columns)
+    assert not coverage_figure(table, {}).data  # an empty plot, not a failed run
     selection = {"folds": ["2015-05-09"], "chosen": "x", "members": {"x": 1.0}, "log_shift": 0.0,
                  "served": {"mean_rmspe": 0.1, "std_rmspe": 0.0, "fold_rmspe": [0.1]},
                  "scores": {}}

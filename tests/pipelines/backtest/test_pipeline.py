@@ -179,6 +179,8 @@ def test_served_lstm_reports_its_backtest_figures(workspace: Path) -> None:
     assert band["coverage_by_fold"] == pytest.approx(hit.tolist())
     assert band["coverage"] == pytest.approx(hit.mean())
     assert len(band["coverage_by_week"]) == 6 and 0.5 < band["coverage"] < 1
+    fig = json.loads((workspace / "data/08_reporting/backtest_coverage.json").read_text())
+    assert "LSTM 80% interval" in {t["name"] for t in fig["data"]}
     # the bounds are not model columns: no model named after them is scored
     assert not {"lstm_lower", "lstm_upper"} & set(sel["scores"])
 

@@ -332,7 +332,7 @@ def _fit_interval(level: float, cfg: Any, stores: np.ndarray, horizon: np.ndarra
 
 
 def calibrate_intervals(predictions: pd.DataFrame, tree_params: TreeModelConfig,
-                        params: BacktestConfig):
+                        params: BacktestConfig) -> tuple[HorizonConformalInterval, pd.DataFrame]:
     """Served interval calibration on all folds' out-of-sample residuals of the served model,
     and its honest coverage: for each fold, calibrated on the other folds only (the band levels
     too: they are chosen by leave-one-fold-out among those other folds, never on the fold
@@ -377,22 +377,29 @@ def calibrate_intervals(predictions: pd.DataFrame, tree_params: TreeModelConfig,
     for _, r in mean.loc[mean["week"] == 0].iterrows():
         logger.info("Intervals at %.0f%%: leave-one-fold-out coverage %.3f, mean width %.1f%% of "
                     "Sales", 100 * r["level"], r["coverage"], 100 * r["mean_relative_width"])
-    return served, table, _coverage_figure(table)
+    return served, table
 
 
-def _coverage_figure(table: pd.DataFrame):
+def coverage_figure(coverage_table: pd.DataFrame, lstm_summary: dict[str, Any]):
+    """Coverage by horizon week against nominal: the served tree's bands (each fold calibrated
+    on the others) and, when the backtest scored it, the LSTM's own bands (dashed)."""
     import plotly.graph_objects as go
 
     fig = go.Figure()
-    mean = table.loc[(table["fold"] == "mean") & (table["week"] > 0)]
+    mean = coverage_table.loc[(coverage_table["fold"] == "mean") & (coverage_table["week"] > 0)]
     for level, g in mean.groupby("level"):
         g = g.sort_values("week")
         fig.add_trace(go.Scatter(x=g["week"], y=g["coverage"], mode="lines+markers",
-                                 name=f"{100 * level:.0f}% interval"))
+                                 name=f"tree {100 * level:.0f}% interval"))
         fig.add_hline(y=level, line_dash="dot", annotation_text=f"nominal {100 * level:.0f}%")
-    fig.update_layout(title="Backtest: interval coverage by horizon week (each fold calibrated "
-                            "on the others; mean over folds)", xaxis_title="horizon week",
-                      yaxis_title="coverage", height=450, width=900)
+    for level, band in (lstm_summary or {}).get("intervals", {}).items():
+        weeks = np.arange(1, len(band["coverage_by_week"]) + 1)
+        fig.add_trace(go.Scatter(x=weeks, y=band["coverage_by_week"], mode="lines+markers",
+                                 line={"dash": "dash"}, name=f"LSTM {level}% interval"))
+    fig.update_layout(title="Backtest: interval coverage by horizon week (mean over folds; the "
+                            "tree's bands calibrated on the other folds, the LSTM's inside each "
+                            "fold)", xaxis_title="horizon week", yaxis_title="coverage",
+                      height=450, width=900)
     return fig
 
 

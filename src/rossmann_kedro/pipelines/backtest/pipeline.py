@@ -21,8 +21,8 @@ def create_pipeline(**kwargs) -> Pipeline:
              ["backtest_metrics", "backtest_error_plot"], name="backtest_metrics"),
         node(nodes.calibrate_intervals,
              ["backtest_predictions", "params:tree_model", "params:backtest"],
-             ["backtest_interval_calibration", "backtest_coverage",
-              "backtest_coverage_plot"], name="calibrate_intervals"),
+             ["backtest_interval_calibration", "backtest_coverage"],
+             name="calibrate_intervals"),
         node(nodes.worst_stores, ["backtest_predictions", "params:backtest"],
              "backtest_worst_stores", name="worst_stores"),
         node(nodes.backtest_summary,
@@ -31,6 +31,8 @@ def create_pipeline(**kwargs) -> Pipeline:
         node(nodes.lstm_backtest_summary,
              ["backtest_predictions", "backtest_selection", "params:lstm_model"],
              "backtest_lstm_summary", name="lstm_backtest_summary"),
+        node(nodes.coverage_figure, ["backtest_coverage", "backtest_lstm_summary"],
+             "backtest_coverage_plot", name="coverage_figure"),
     ]
     # the candidates, the LSTM and the feature context are those the model pipelines train
     return namespaced(nodes_, "backtest", shared_parameters={
