@@ -97,7 +97,7 @@ from rossmann_kedro.timeseries import (
     window_tensor,
 )
 
-from .intervals import ConformalLogInterval, coverage
+from .intervals import ConformalLogInterval, HorizonConformalInterval, coverage
 from .metrics import evaluate
 
 logger = logging.getLogger(__name__)
@@ -475,13 +475,24 @@ def _fit_member(net: dict[str, Any], cfg: dict[str, Any], train: tuple, held_out
 # --------------------------------------------------------------------------------------------
 # The served object
 # --------------------------------------------------------------------------------------------
+def interval_method(interval: LeadBandedInterval | HorizonConformalInterval) -> str:
+    """How the served bands were calibrated, for the model's metadata."""
+    if isinstance(interval, HorizonConformalInterval):
+        return ("conformal on the backtest folds' out-of-sample log residuals, per horizon week "
+                "(the last week's band beyond), per-store scale, week levels chosen "
+                "leave-one-fold-out")
+    return ("split-conformal on log residuals of held-out windows, per-store scale, per "
+            f"{interval.band_days}-day lead-time band")
+
+
 class LSTMForecaster:
     """The served LSTM model (implements `rossmann_kedro.forecaster.Forecaster`).
 
     Holds the config and the weights of its `ensemble_members` networks (trained from different
     seeds and draws of training windows; the forecast is the mean of their log predictions, which
     cuts the seed-to-seed spread), the Keras model itself rebuilt lazily and never pickled; the
-    two (-1, 1) scalers, the frozen `FeatureContext`, the interval calibration, and
+    two (-1, 1) scalers, the frozen `FeatureContext`, the interval calibration (its own, or the
+    backtest folds' that lstm_model puts in when the backtest scored these settings), and
     per-store serving state computed from the last `window_days` of history: the window level
     and each member's context projection. Valid request dates are `history_end + 1 .. history_end +
     horizon_days`; others raise ValueError (the server answers INVALID_ARGUMENT).
@@ -491,7 +502,8 @@ class LSTMForecaster:
 
     def __init__(self, *, config: dict[str, Any], net: dict[str, Any], members: list[NetworkMember],
                  train_store_ids: np.ndarray, target_scale: tuple[np.ndarray, np.ndarray],
-                 covariate_scale: tuple[np.ndarray, np.ndarray], interval: LeadBandedInterval,
+                 covariate_scale: tuple[np.ndarray, np.ndarray],
+                 interval: LeadBandedInterval | HorizonConformalInterval,
                  fallback_level: np.ndarray, training: dict[str, Any]) -> None:
         if not members:
             raise ValueError("an LSTMForecaster needs at least one trained network")
@@ -579,8 +591,7 @@ class LSTMForecaster:
             "valid_dates": [str((end_date + pd.Timedelta(days=1)).date()),
                             str((end_date + pd.Timedelta(days=self.horizon_days)).date())],
             "interval_level": self.interval.level,
-            "interval_method": ("split-conformal on log residuals of held-out windows, per-store "
-                                f"scale, per {self.interval.band_days}-day lead-time band"),
+            "interval_method": interval_method(self.interval),
             "feature_names": [*(f"window:{f}" for f in WINDOW_FEATURES),
                               *(f"target:{f}" for f in TARGET_FEATURES), "store_embedding"],
             "n_stores": len(grid.store_ids),

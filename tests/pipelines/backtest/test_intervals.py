@@ -107,3 +107,25 @@ def test_a_single_fold_run_serves_nominal_intervals_and_reports_no_coverage() ->
                  "served": {"mean_rmspe": 0.1, "std_rmspe": 0.0, "fold_rmspe": [0.1]},
                  "scores": {}}
     assert backtest_summary(selection, table, p)["intervals"] == {}
+
+
+def test_lstm_bands_are_calibrated_on_its_fold_residuals() -> None:
+    """The LSTM's served bands come from its own out-of-sample residuals on the folds, at its
+    own level; a backtest without the LSTM gives none (lstm_model keeps the network's bands)."""
+    from rossmann_kedro.pipelines.backtest.nodes import calibrate_lstm_intervals
+
+    params = {"intervals": {"levels": [0.8, 0.95], "band_days": 7, "shrinkage": 10.0,
+                            "level_search": SEARCH}}
+    predictions = _predictions([1.0, 1.2, 0.9, 1.1], seed=5)
+    calibration, table = calibrate_lstm_intervals(predictions, {"interval_level": 0.8}, params)
+    assert calibration is None and table.empty
+    # an LSTM twice as wrong as the served tree gets bands about twice as wide, near nominal
+    noise = np.random.default_rng(6).normal(0.0, 0.06, len(predictions))
+    resid = np.log1p(predictions["Sales"]) - predictions["served"]
+    with_lstm = predictions.assign(lstm=np.log1p(predictions["Sales"]) - 2 * resid + noise)
+    calibration, table = calibrate_lstm_intervals(with_lstm, {"interval_level": 0.7}, params)
+    tree, _ = calibrate_intervals(with_lstm, {"intervals": {"level": 0.7}}, params)
+    assert calibration.level == 0.7 and calibration.global_scale > 1.8 * tree.global_scale
+    mean = table.loc[(table["fold"] == "mean") & (table["week"] == 0)].set_index("level")
+    assert 0.74 <= mean.loc[0.8, "coverage"] <= 0.86
+    assert 0.9 <= mean.loc[0.95, "coverage"] <= 0.99

@@ -20,7 +20,13 @@ import pandas as pd
 from rossmann_kedro import timeseries as ts
 from rossmann_kedro.features import FeatureContext
 from rossmann_kedro.models.batch import scoring_outputs
-from rossmann_kedro.models.lstm import LSTMForecaster, train_network, validation_report
+from rossmann_kedro.models.intervals import HorizonConformalInterval
+from rossmann_kedro.models.lstm import (
+    LSTMForecaster,
+    interval_method,
+    train_network,
+    validation_report,
+)
 from rossmann_kedro.pipelines.lstm_model.config import LSTMModelConfig
 
 logger = logging.getLogger(__name__)
@@ -114,13 +120,16 @@ def training_history(validation_model: LSTMForecaster,
 
 
 def build_forecaster(model: LSTMForecaster, metrics: dict[str, Any],
-                     backtest_lstm_summary: dict[str, Any]) -> LSTMForecaster:
+                     backtest_lstm_summary: dict[str, Any],
+                     backtest_lstm_interval_calibration: HorizonConformalInterval | None,
+                     ) -> LSTMForecaster:
     """The served model (fitted through the last input date, so the real test dates are 43..90
-    days ahead) with the figures GetModelInfo / `/model` report: the backtest's, as for the
-    tree, when the backtest scored the LSTM with these very settings (each fold fits it the way
-    this model was fitted); otherwise the validation-phase model's on the validation window (the
-    served weights have seen that window, so it cannot score them). The window's figures stay
-    in `validation_window` either way."""
+    days ahead) with the backtest's bands and figures, as the tree has them, when the backtest
+    scored the LSTM with these very settings (each fold fits it the way this model was fitted):
+    its own bands, calibrated on six weeks, covered 73 % at 80 % on the folds. Otherwise it
+    keeps its own bands and reports the validation-phase model's figures on the validation
+    window (the served weights have seen that window, so it cannot score them), kept in
+    `validation_window` either way."""
     model = copy.copy(model)  # the trained model stays as it was
     model.metadata = {k: v for k, v in model.metadata.items() if k != "backtest"}
     window = {k: metrics[k] for k in ("rmspe", "rmse", "mae")}
@@ -130,20 +139,28 @@ def build_forecaster(model: LSTMForecaster, metrics: dict[str, Any],
         "metrics": window, "coverage": metrics["coverage"]}
     model.metadata["metrics"], model.metadata["coverage"] = window, metrics["coverage"]
     summary = backtest_lstm_summary or {}
+    calibration = backtest_lstm_interval_calibration
     level = f"{100 * model.interval.level:.0f}"
-    if summary and summary.get("settings") == model.config and level in summary["intervals"]:
+    if (summary and calibration is not None and summary.get("settings") == model.config
+            and level in summary["intervals"] and calibration.level == model.interval.level):
+        model.interval = calibration
+        model.metadata["interval_method"] = interval_method(calibration)
         model.metadata["backtest"] = summary
         model.metadata["metrics"] = {"rmspe": summary["mean_rmspe"],
                                      "rmse": summary["mean_rmse"], "mae": summary["mean_mae"]}
         model.metadata["coverage"] = summary["intervals"][level]["coverage"]
-        logger.info("LSTM reports the backtest: mean RMSPE %.4f over %d folds, coverage %.3f",
-                    summary["mean_rmspe"], len(summary["folds"]), model.metadata["coverage"])
+        logger.info("LSTM serves the backtest's bands and reports its figures: mean RMSPE %.4f "
+                    "over %d folds, %s%% coverage %.3f (its own bands: %.3f)",
+                    summary["mean_rmspe"], len(summary["folds"]), level,
+                    model.metadata["coverage"], summary["own_bands"]["coverage"])
     elif summary:
-        logger.warning("backtest_lstm_summary was made with other LSTM settings than "
-                       "parameters_lstm_model.yml now holds: the served LSTM reports its "
-                       "validation window; re-run the backtest for its backtest figures")
+        logger.warning("The backtest's LSTM figures were made with other settings than "
+                       "parameters_lstm_model.yml now holds: the served LSTM keeps its own bands "
+                       "and reports its validation window; re-run the backtest for its backtest "
+                       "bands and figures")
     else:
-        logger.info("No backtest figures for the LSTM: it reports its validation window")
+        logger.info("No backtest figures for the LSTM: it keeps its own bands and reports its "
+                    "validation window")
     logger.info("LSTM forecaster ready: %d stores, history to %s, valid request dates %s..%s",
                 len(model.stores), model.metadata["history_end"], *model.metadata["valid_dates"])
     return model
