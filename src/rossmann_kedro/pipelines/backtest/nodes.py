@@ -344,13 +344,13 @@ def calibrate_intervals(predictions: pd.DataFrame, tree_params: TreeModelConfig,
 
 def calibrate_lstm_intervals(
     predictions: pd.DataFrame, lstm_params: LSTMModelConfig, params: BacktestConfig,
-) -> tuple[HorizonConformalInterval | None, pd.DataFrame]:
+) -> tuple[HorizonConformalInterval | dict, pd.DataFrame]:
     """The LSTM's served bands calibrated as the tree's are (`calibrate_intervals`), on its
     out-of-sample residuals on the folds: its own bands, calibrated on the six weeks before each
-    origin, covered 73 % at the nominal 80 % (README). None and an empty table when
-    `backtest.models` leaves the LSTM out."""
+    origin, covered 73 % at the nominal 80 % (README). `{}` (Kedro saves no None) and an empty
+    table when `backtest.models` leaves the LSTM out."""
     if "lstm" not in predictions:
-        return None, _coverage_table([])
+        return {}, _coverage_table([])
     return _fold_calibrated_intervals(predictions, "lstm", float(lstm_params["interval_level"]),
                                       params["intervals"])
 

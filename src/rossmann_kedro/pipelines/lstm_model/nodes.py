@@ -121,7 +121,7 @@ def training_history(validation_model: LSTMForecaster,
 
 def build_forecaster(model: LSTMForecaster, metrics: dict[str, Any],
                      backtest_lstm_summary: dict[str, Any],
-                     backtest_lstm_interval_calibration: HorizonConformalInterval | None,
+                     backtest_lstm_interval_calibration: HorizonConformalInterval | dict,
                      ) -> LSTMForecaster:
     """The served model (fitted through the last input date, so the real test dates are 43..90
     days ahead) with the backtest's bands and figures, as the tree has them, when the backtest
@@ -141,7 +141,8 @@ def build_forecaster(model: LSTMForecaster, metrics: dict[str, Any],
     summary = backtest_lstm_summary or {}
     calibration = backtest_lstm_interval_calibration
     level = f"{100 * model.interval.level:.0f}"
-    if (summary and calibration is not None and summary.get("settings") == model.config
+    if (summary and isinstance(calibration, HorizonConformalInterval)
+            and summary.get("settings") == model.config
             and level in summary["intervals"] and calibration.level == model.interval.level):
         model.interval = calibration
         model.metadata["interval_method"] = interval_method(calibration)
