@@ -141,9 +141,7 @@ def build_forecaster(model: LSTMForecaster, metrics: dict[str, Any],
     summary = backtest_lstm_summary or {}
     calibration = backtest_lstm_interval_calibration
     level = f"{100 * model.interval.level:.0f}"
-    if (summary and isinstance(calibration, HorizonConformalInterval)
-            and summary.get("settings") == model.config
-            and level in summary["intervals"] and calibration.level == model.interval.level):
+    if _backtest_describes(model, summary, calibration):
         model.interval = calibration
         model.metadata["interval_method"] = interval_method(calibration)
         model.metadata["backtest"] = summary
@@ -165,6 +163,16 @@ def build_forecaster(model: LSTMForecaster, metrics: dict[str, Any],
     logger.info("LSTM forecaster ready: %d stores, history to %s, valid request dates %s..%s",
                 len(model.stores), model.metadata["history_end"], *model.metadata["valid_dates"])
     return model
+
+
+def _backtest_describes(model: LSTMForecaster, summary: dict[str, Any],
+                        calibration: HorizonConformalInterval | dict) -> bool:
+    """Whether the backtest's LSTM figures and bands are this model's: made with its network
+    settings, at its interval level."""
+    level = model.interval.level
+    return (bool(summary) and isinstance(calibration, HorizonConformalInterval)
+            and summary.get("settings") == model.config and calibration.level == level
+            and f"{100 * level:.0f}" in summary["intervals"])
 
 
 def predict_test(lstm_forecaster: LSTMForecaster,
