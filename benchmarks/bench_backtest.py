@@ -92,10 +92,16 @@ def main() -> int:
         print(f"  {level:.0%} intervals (each fold calibrated on the others): coverage "
               f"{overall['coverage']:.3f}, mean width {overall['mean_relative_width']:.1%} of "
               f"Sales; by week " + " ".join(f"{c:.3f}" for c in weeks["coverage"]))
-    for level, band in (lstm.get("intervals") or {}).items():
-        print(f"  LSTM {level}% intervals (its own, calibrated inside each fold as served): "
-              f"coverage {band['coverage']:.3f}, mean width {band['mean_relative_width']:.1%} of "
-              f"Sales; by week " + " ".join(f"{c:.3f}" for c in band["coverage_by_week"])
+    bands = [(f"{level}% intervals (as the tree's)", band)
+             for level, band in (lstm.get("intervals") or {}).items()]
+    if "own_bands" in lstm:
+        own = lstm["own_bands"]
+        bands.append((f"{100 * own['level']:.0f}% own bands (calibrated inside each fold, not "
+                      f"served)", own))
+    for label, band in bands:
+        print(f"  LSTM {label}: coverage {band['coverage']:.3f}, mean width "
+              f"{band['mean_relative_width']:.1%} of Sales; by week "
+              + " ".join(f"{c:.3f}" for c in band["coverage_by_week"])
               + "; by fold " + " ".join(f"{c:.3f}" for c in band["coverage_by_fold"]))
     top = worst.loc[worst["rank"] <= 3]
     print("  largest squared-error shares per fold: " + "; ".join(
