@@ -52,7 +52,10 @@ time (README, lstm_model).
 
 Intervals: split-conformal on the held-out windows' log residuals of the members' mean (the shared
 `ConformalLogInterval`, per-store scales), calibrated per lead-time band (`LeadBandedInterval`),
-because errors grow with the lead time and the served dates are 43..90 days out.
+because errors grow with the lead time and the served dates are 43..90 days out. On the backtest
+folds these bands covered 73 % at 80 % (six held-out weeks are one season), so when the backtest
+scored these settings lstm_model serves the folds' calibration instead (`HorizonConformalInterval`,
+as the tree).
 
 Serving: each member's per-store context projection (first head layer's contribution of
 embedding + encoder state) and the window level are computed once when the history is set and stored as
