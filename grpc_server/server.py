@@ -33,6 +33,8 @@ from rossmann.v1 import forecast_pb2, forecast_pb2_grpc
 logger = logging.getLogger(__name__)
 
 SERVICE_NAME = forecast_pb2.DESCRIPTOR.services_by_name["ForecastService"].full_name
+# how often the main thread looks for a SIGINT/SIGTERM recorded by the signal handler
+_SIGNAL_POLL_SECONDS = 0.2
 
 
 @dataclass(frozen=True)
@@ -300,17 +302,20 @@ def serve(
     running = start_server(registry, config, host=host, port=port, threads=threads,
                            reuse_port=reuse_port, tls=tls, auth_token=auth_token,
                            metrics_port=None if worker_metrics else 0)
-    stop = threading.Event()
+    received: list[int] = []
 
     def _on_signal(signum: int, _frame: Any) -> None:
-        logger.info("Received %s: draining in-flight calls (up to %.0f s)",
-                    signal.Signals(signum).name, config.grace_seconds)
-        stop.set()
+        # Only a lock-free append: a second signal (the process group's SIGTERM and the
+        # parent's forwarded one arrive together) can interrupt this handler, and a handler
+        # that takes a lock (Event.set, logging) then deadlocks on its own thread.
+        received.append(signum)
 
     signal.signal(signal.SIGINT, _on_signal)
     signal.signal(signal.SIGTERM, _on_signal)
-    while not stop.wait(3600):
-        pass
+    while not received:
+        time.sleep(_SIGNAL_POLL_SECONDS)
+    logger.info("Received %s: draining in-flight calls (up to %.0f s)",
+                signal.Signals(received[0]).name, config.grace_seconds)
     running.stop()
     logger.info("ForecastService stopped")
     return 0
@@ -338,10 +343,10 @@ def _serve_processes(n: int, project_path: Path, port: int, **kwargs: Any) -> in
                     name=f"grpc-worker-{i}")
         for i in range(n)
     ]
-    stopping = threading.Event()
+    stopping: list[int] = []
 
     def _forward(signum: int, _frame: Any) -> None:
-        stopping.set()
+        stopping.append(signum)  # lock-free: see `serve`
         for w in workers:
             if w.pid is not None and w.is_alive():
                 os.kill(w.pid, signal.SIGTERM)
@@ -359,4 +364,4 @@ def _serve_processes(n: int, project_path: Path, port: int, **kwargs: Any) -> in
     prom.remove_multiprocess_dir(metrics_dir, created)
     codes = [w.exitcode for w in workers]
     logger.info("Workers exited with %s", codes)
-    return 0 if stopping.is_set() and all(c == 0 for c in codes) else 1
+    return 0 if stopping and all(c == 0 for c in codes) else 1
