@@ -519,3 +519,32 @@ def test_worker_processes_share_the_port(fake_workspace: Path, tmp_path: Path) -
         rc = procs.stop(server)
     assert rc == 0, log.read_text()
     assert log.read_text().count("ForecastService stopped") == 2
+
+
+def test_a_burst_of_signals_drains_once(fake_workspace: Path, tmp_path: Path) -> None:
+    """SIGTERMs arriving together (the process group's and a parent's forwarded one) must not
+    nest in the handler: one drain, one log line, exit 0. A handler that took a lock (Event.set,
+    logging) deadlocked when a second signal interrupted it; this one only records it."""
+    import os
+    import signal
+
+    from grpc_server.registry import load_project_catalog
+    from tests.serving.fake_forecaster import FakeForecaster
+
+    catalog, _ = load_project_catalog(fake_workspace)
+    save_version(catalog, FAKE_DATASET, FakeForecaster(), version_ts(0))
+    log = tmp_path / "server.log"
+    server, port = procs.start_server(fake_workspace, log)
+    try:
+        procs.wait_serving(server, port, log)
+        for _ in range(200):  # spread over ~0.4 s: into the handler and the drain
+            if server.poll() is not None:
+                break
+            os.kill(server.pid, signal.SIGTERM)
+            time.sleep(0.002)
+        rc = server.wait(60)
+    finally:
+        procs.stop(server)
+    text = log.read_text()
+    assert rc == 0, text
+    assert text.count("Received SIGTERM") == 1 and text.count("ForecastService stopped") == 1
