@@ -360,6 +360,29 @@ def _coverage_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
                                        "mean_relative_width", "n"])
 
 
+def _band_coverage_rows(level: float, fold: Any, y: np.ndarray, lower: np.ndarray,
+                        upper: np.ndarray, week: np.ndarray) -> list[dict[str, Any]]:
+    """One fold's coverage and mean relative width of bands, overall (week 0) and per week."""
+    hit = (y >= lower) & (y <= upper)
+    width = (upper - lower) / y
+    rows = []
+    for w in [0, *np.unique(week)]:
+        sel = np.ones_like(hit) if w == 0 else week == w
+        rows.append({"level": level, "fold": str(int(fold)), "week": int(w),
+                     "coverage": float(hit[sel].mean()),
+                     "mean_relative_width": float(width[sel].mean()), "n": int(sel.sum())})
+    return rows
+
+
+def _with_fold_mean(table: pd.DataFrame) -> pd.DataFrame:
+    """The per-fold coverage table plus, per level and week, the mean over folds (fold "mean")."""
+    mean = (table.groupby(["level", "week"])
+            .agg(coverage=("coverage", "mean"), mean_relative_width=("mean_relative_width",
+                                                                     "mean"), n=("n", "sum"))
+            .reset_index().assign(fold="mean"))
+    return pd.concat([table, mean], ignore_index=True)
+
+
 def _fold_calibrated_intervals(predictions: pd.DataFrame, column: str, served_level: float,
                                cfg: Any) -> tuple[HorizonConformalInterval, pd.DataFrame]:
     """Conformal bands on `column`'s out-of-sample log residuals of all folds (at
@@ -382,22 +405,10 @@ def _fold_calibrated_intervals(predictions: pd.DataFrame, column: str, served_le
             interval = _fit_interval(float(level), cfg, stores[cal], horizon[cal], resid[cal],
                                      folds[cal])
             lo, hi = interval.bounds(stores[ev], p[column].to_numpy()[ev], horizon[ev])
-            y = p["Sales"].to_numpy(np.float64)[ev]
-            hit = (y >= lo) & (y <= hi)
-            width = (hi - lo) / y
-            week = p["week"].to_numpy()[ev]
-            for w in [0, *np.unique(week)]:
-                sel = np.ones_like(hit) if w == 0 else week == w
-                rows.append({"level": float(level), "fold": str(int(fold)), "week": int(w),
-                             "coverage": float(hit[sel].mean()),
-                             "mean_relative_width": float(width[sel].mean()),
-                             "n": int(sel.sum())})
-    table = _coverage_table(rows)
-    mean = (table.groupby(["level", "week"])
-            .agg(coverage=("coverage", "mean"), mean_relative_width=("mean_relative_width",
-                                                                     "mean"), n=("n", "sum"))
-            .reset_index().assign(fold="mean"))
-    table = pd.concat([table, mean], ignore_index=True)
+            rows += _band_coverage_rows(float(level), fold, p["Sales"].to_numpy(np.float64)[ev],
+                                        lo, hi, p["week"].to_numpy()[ev])
+    table = _with_fold_mean(_coverage_table(rows))
+    mean = table.loc[table["fold"] == "mean"]
     served = _fit_interval(served_level, cfg, stores, horizon, resid, folds)
     for _, r in mean.loc[mean["week"] == 0].iterrows():
         logger.info("Intervals of %s at %.0f%%: leave-one-fold-out coverage %.3f, mean width "
@@ -514,12 +525,13 @@ def lstm_backtest_summary(predictions: pd.DataFrame, selection: dict[str, Any],
                     "reports its validation window and keeps its own bands")
         return {}
     p = predictions.loc[predictions["lstm"].notna() & (predictions["Sales"] > 0)]
-    y = p["Sales"].to_numpy(np.float64)
-    lower, upper = np.expm1(p[LSTM_BOUNDS[0]].to_numpy()), np.expm1(p[LSTM_BOUNDS[1]].to_numpy())
-    scored = pd.DataFrame({"fold": p["fold"].to_numpy(), "week": p["week"].to_numpy(),
-                           "hit": (y >= lower) & (y <= upper), "width": (upper - lower) / y})
-    per_fold = scored.groupby("fold")[["hit", "width"]].mean()
-    by_week = scored.groupby(["week", "fold"])["hit"].mean().groupby("week").mean()
+    level = float(lstm_params["interval_level"])
+    own = _coverage_by_level(_with_fold_mean(_coverage_table([
+        row for fold, g in p.groupby("fold")
+        for row in _band_coverage_rows(level, fold, g["Sales"].to_numpy(np.float64),
+                                       np.expm1(g[LSTM_BOUNDS[0]].to_numpy()),
+                                       np.expm1(g[LSTM_BOUNDS[1]].to_numpy()),
+                                       g["week"].to_numpy())])))[f"{100 * level:.0f}"]
     scores = selection["scores"]["lstm"]
     summary = {
         "folds": selection["folds"],
@@ -532,18 +544,11 @@ def lstm_backtest_summary(predictions: pd.DataFrame, selection: dict[str, Any],
         "fold_rmspe": scores["fold_rmspe"],
         **_mean_errors(p, "lstm"),
         "intervals": _coverage_by_level(lstm_coverage),
-        "own_bands": {
-            "level": float(lstm_params["interval_level"]),
-            "coverage": float(per_fold["hit"].mean()),
-            "mean_relative_width": float(per_fold["width"].mean()),
-            "coverage_by_week": [float(v) for v in by_week.sort_index()],
-            "coverage_by_fold": [float(v) for v in per_fold["hit"]],
-        },
+        "own_bands": {"level": level, **own},
         "settings": network_settings(lstm_params),
     }
     logger.info("LSTM on the folds: mean RMSPE %.4f; its own %.0f%% bands covered %.3f (weeks "
-                "%s), the fold-calibrated ones %s", summary["mean_rmspe"],
-                100 * float(lstm_params["interval_level"]), per_fold["hit"].mean(),
-                np.round(by_week.to_numpy(), 3).tolist(),
+                "%s), the fold-calibrated ones %s", summary["mean_rmspe"], 100 * level,
+                own["coverage"], np.round(own["coverage_by_week"], 3).tolist(),
                 {k: round(v["coverage"], 3) for k, v in summary["intervals"].items()})
     return summary
