@@ -80,8 +80,13 @@ def main() -> int:
     s = sel["served"]
     print(f"  {'served':<16}{s['mean_rmspe']:>11.4f}{s['std_rmspe']:>8.4f}   "
           f"{' '.join(f'{v:.4f}' for v in s['fold_rmspe'])}   = {sel['chosen']} "
-          f"x {sel['bias']['factor']:.3f} (bias correction "
-          f"{'applied' if sel['bias']['applied'] else 'not applied'})")
+          f"+ event gaps {sel.get('event_weights', {})} x {sel['bias']['factor']:.3f} (bias "
+          f"correction {'applied' if sel['bias']['applied'] else 'not applied'})")
+    if "lstm_served" in sel:
+        s = sel["lstm_served"]
+        print(f"  {'lstm_served':<16}{s['mean_rmspe']:>11.4f}{s['std_rmspe']:>8.4f}   "
+              f"{' '.join(f'{v:.4f}' for v in s['fold_rmspe'])}   = lstm + event gaps "
+              f"{sel['lstm_events']['weights']}")
     if "beats_reference_every_fold" in sel:
         print(f"  beats {sel['reference_model']} on every fold: "
               f"{sel['beats_reference_every_fold']}")

@@ -87,6 +87,7 @@ from rossmann_kedro.config import Config
 from rossmann_kedro.features import FEATURE_NAMES, FeatureContext, build_features
 from rossmann_kedro.features import calendar as cal
 from rossmann_kedro.forecaster import PREDICTION_COLUMNS, RowError
+from rossmann_kedro.models.events import event_shift
 from rossmann_kedro.timeseries import (
     WINDOW_FEATURES,
     Samples,
@@ -517,6 +518,9 @@ class LSTMForecaster:
         self.target_scale = target_scale
         self.covariate_scale = covariate_scale
         self.interval = interval
+        # store event gaps added to the log forecast (`rossmann_kedro.models.events`): lstm_model
+        # puts in the weights the backtest learnt for these settings; none otherwise
+        self.event_weights: dict[str, float] = {}
         self.fallback_level = np.asarray(fallback_level, np.float64)
         self.training = training
         self.horizon_days = int(config["horizon_days"])
@@ -540,6 +544,7 @@ class LSTMForecaster:
         if "members" not in state:  # pickled before ensembles: one network
             state["members"] = [NetworkMember(state.pop("weights"), state.pop("_head"))]
             state["_ctx"] = state["_ctx"][None]
+        state.setdefault("event_weights", {})  # pickled before event adjustments: none
         self.__dict__.update(state)
         self._model = None
 
@@ -653,9 +658,9 @@ class LSTMForecaster:
 
     def predict_log(self, rows: pd.DataFrame, pos: np.ndarray, lead: np.ndarray) -> np.ndarray:
         """Predicted log1p(Sales) for open `rows` (store positions and lead times given)."""
-        feats = build_features(rows, self.context)
+        feats = build_features(rows, self.context).to_numpy()
         scale, mn = self.covariate_scale
-        raw = covariate_matrix(feats.to_numpy())
+        raw = covariate_matrix(feats)
         x = np.hstack([raw * scale + mn,
                        scaled_lead(lead, self.horizon_days)[:, None]])
         out = np.zeros(len(x))
@@ -669,7 +674,8 @@ class LSTMForecaster:
             out += h[:, 0]
         ts, tm = self.target_scale
         # the scaling is linear, so the mean of the members' scaled outputs is their mean log
-        return self._level[pos] + raw[:, CELL_OFFSET] + (out / len(self.members) - tm[0]) / ts[0]
+        return (self._level[pos] + raw[:, CELL_OFFSET] + (out / len(self.members) - tm[0]) / ts[0]
+                + event_shift(self.event_weights, feats))
 
     def predict(self, rows: pd.DataFrame) -> pd.DataFrame:
         """Sales with a prediction interval for Kaggle test.csv-format rows (see Forecaster)."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,6 +37,7 @@ from rossmann_kedro.features import (
 )
 from rossmann_kedro.forecaster import PREDICTION_COLUMNS, RequestRows
 
+from .events import checked_event_weights, event_shift
 from .intervals import HorizonConformalInterval
 
 logger = logging.getLogger(__name__)
@@ -129,7 +131,8 @@ class TreeForecaster:
     Holds the `FeatureContext` frozen at training time (its `train_end` is the forecast origin),
     one or more fitted sklearn Pipelines predicting log1p(Sales) whose weighted mean is the
     forecast (an ensemble chosen by the backtest), a log-scale shift (the bias correction the
-    backtest learnt, 0 for none), the horizon-banded conformal interval calibrated on backtest
+    backtest learnt, 0 for none), the weights of the store event gaps added to the log forecast
+    (`rossmann_kedro.models.events`; empty for none), the horizon-banded conformal interval calibrated on backtest
     residuals, and metadata. `predict` is the only scoring path: batch scoring in the pipeline
     and the gRPC server both call it, so served and batch numbers are identical.
     """
@@ -144,6 +147,7 @@ class TreeForecaster:
         interval: HorizonConformalInterval,
         log_shift: float = 0.0,
         metadata: dict[str, Any] | None = None,
+        event_weights: Mapping[str, float] | None = None,
     ) -> None:
         if not members or len(members) != len(weights):
             raise ValueError("need one weight per member pipeline, and at least one member")
@@ -154,6 +158,7 @@ class TreeForecaster:
         self.weights = [float(w) for w in weights]
         self.interval = interval
         self.log_shift = float(log_shift)
+        self.event_weights = checked_event_weights(event_weights)
         self.stores: frozenset[int] = context.stores
         self.metadata: dict[str, Any] = {
             "name": self.name,
@@ -161,6 +166,7 @@ class TreeForecaster:
             "train_start": context.train_start,
             "train_end": context.train_end,
             "interval_level": interval.level,
+            "event_weights": dict(self.event_weights),
             "feature_names": sorted({f for m in self.members for f in member_features(m)},
                                     key=FEATURE_NAMES.index),
             **(metadata or {}),
@@ -185,7 +191,7 @@ class TreeForecaster:
         pred = np.zeros(len(X))
         for w, scorer in zip(self.weights, self._scorers(), strict=False):
             pred += w * scorer.predict(X)
-        return pred + self.log_shift, X[:, _HORIZON]
+        return pred + self.log_shift + event_shift(self.event_weights, X), X[:, _HORIZON]
 
     def check_fast_path(self, rows: pd.DataFrame) -> float:
         """Largest relative difference between the numpy scoring path and `Pipeline.predict`,
@@ -199,6 +205,7 @@ class TreeForecaster:
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
+        state.setdefault("event_weights", {})  # pickled before event adjustments: none
         self.__dict__.update(state)
         # build the scorers now, so the first request after a (re)load pays nothing extra
         self._fast = None

@@ -121,6 +121,7 @@ def test_served_forecaster_carries_the_backtest(workspace: Path) -> None:
     assert meta["backtest"]["mean_rmspe"] == pytest.approx(sel["served"]["mean_rmspe"])
     assert forecaster.weights == pytest.approx(list(sel["members"].values()))
     assert forecaster.log_shift == pytest.approx(sel["log_shift"])
+    assert forecaster.event_weights == sel["event_weights"] == meta["event_weights"]
     # the served bands are the backtest's calibration, by horizon week
     calib = catalog.load("backtest_interval_calibration")
     assert forecaster.interval.q_high == calib.q_high and len(calib.q_high) == 6
@@ -169,7 +170,12 @@ def test_served_lstm_reports_its_backtest_figures(workspace: Path) -> None:
     preds = pd.read_parquet(workspace / "data/07_model_output/backtest_predictions.parquet")
     summary = _latest_json(workspace, "backtest_lstm_summary")
     sel = json.loads((workspace / "data/08_reporting/backtest_selection.json").read_text())
-    assert summary["fold_rmspe"] == pytest.approx(sel["scores"]["lstm"]["fold_rmspe"])
+    # the served LSTM is the network plus the store event gaps that held for it on the folds
+    assert summary["event_weights"] == sel["lstm_events"]["weights"]
+    served = preds["lstm"] + sum(w * preds[e] for e, w in summary["event_weights"].items())
+    np.testing.assert_allclose(preds["lstm_served"], served)
+    assert summary["fold_rmspe"] == pytest.approx(sel["lstm_served"]["fold_rmspe"])
+    assert summary["network_mean_rmspe"] == pytest.approx(sel["scores"]["lstm"]["mean_rmspe"])
     assert summary["folds"] == sel["folds"] and summary["chosen"] == "lstm"
     # its own bands' coverage recomputed from the stored out-of-sample bounds, fold by fold
     p = preds.loc[preds["Sales"] > 0]
@@ -195,12 +201,13 @@ def test_served_lstm_reports_its_backtest_figures(workspace: Path) -> None:
     names = {t["name"] for t in fig["data"]}
     assert {"LSTM 80% interval", "LSTM 80% own bands (not served)"} <= names
     # the bounds are not model columns: no model named after them is scored
-    assert not {"lstm_lower", "lstm_upper"} & set(sel["scores"])
+    assert not {"lstm_lower", "lstm_upper", "store_carnival_effect"} & set(sel["scores"])
 
     catalog = _catalog(workspace)
     model = catalog.load("lstm_forecaster")
     calib = catalog.load("backtest_lstm_interval_calibration")
     assert model.metadata["backtest"] == summary
+    assert model.event_weights == summary["event_weights"] == model.metadata["event_weights"]
     assert model.metadata["metrics"]["rmspe"] == pytest.approx(summary["mean_rmspe"])
     assert model.metadata["coverage"] == pytest.approx(summary["intervals"]["80"]["coverage"])
     assert model.interval.q_high == calib.q_high and calib.level == 0.8
@@ -224,4 +231,5 @@ def test_served_lstm_reports_its_backtest_figures(workspace: Path) -> None:
     other = {**summary, "settings": {**summary["settings"], "window_days": 99}}
     rebuilt = build_forecaster(trained, metrics, other, calib)
     assert "backtest" not in rebuilt.metadata and rebuilt.interval is own_bands
+    assert rebuilt.event_weights == {}      # weights learnt for other settings are not applied
     assert rebuilt.metadata["metrics"]["rmspe"] == pytest.approx(metrics["rmspe"])

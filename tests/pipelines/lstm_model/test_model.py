@@ -189,3 +189,23 @@ def test_a_model_pickled_before_ensembles_still_loads_and_predicts(planted, tiny
     rows = test.assign(Date=test["Date"] - pd.Timedelta(days=28))[list(REQUEST_COLUMNS)]
     np.testing.assert_array_equal(old.predict(rows).to_numpy(),
                                   _single_member(model, 0).predict(rows).to_numpy())
+
+
+def test_the_backtest_event_weights_shift_the_forecast_on_event_days(planted, tiny_forecaster) -> None:
+    """lstm_model puts in the event weights the backtest learnt for the LSTM: the forecast on a
+    state holiday moves by weight x the store's learnt holiday gap, other days do not move."""
+    import copy
+
+    _, _, test = planted
+    model, _ = tiny_forecaster
+    adjusted = copy.copy(model)
+    adjusted.context = copy.deepcopy(model.context)
+    adjusted.context.store["holiday_effect"][:] = -0.4
+    adjusted.event_weights = {"store_holiday_effect": 0.75}
+    rows = test[list(REQUEST_COLUMNS)].assign(Date=test["Date"] - pd.Timedelta(days=28))
+    rows["StateHoliday"] = np.where(rows["Date"].dt.day_of_week == 2, "a", "0")
+    shift = np.log1p(adjusted.predict(rows)["Sales"]) - np.log1p(model.predict(rows)["Sales"])
+    holiday = (rows["StateHoliday"] == "a").to_numpy()
+    np.testing.assert_allclose(shift[holiday], 0.75 * -0.4, atol=1e-5)
+    np.testing.assert_allclose(shift[~holiday], 0.0, atol=1e-9)
+    assert holiday.any() and (~holiday).any()

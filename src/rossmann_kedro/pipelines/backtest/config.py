@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import NonNegativeInt, PositiveFloat, PositiveInt, confloat
+from pydantic import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, confloat
 
 from rossmann_kedro.config import Config
 
@@ -28,5 +28,6 @@ class BacktestConfig(Config):
     max_stores: PositiveInt | None
     seed: NonNegativeInt
     bias_factors: list[PositiveFloat]
+    event_weights: list[NonNegativeFloat]
     intervals: BacktestIntervalsConfig
     top_stores: PositiveInt

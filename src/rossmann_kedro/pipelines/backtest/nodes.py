@@ -3,8 +3,9 @@
 Folds are the last `n_folds` origins of the origin frame (six weeks apart, the last one ending
 at the end of the data). In each fold every model is fitted on rows before the origin only and
 forecasts the next six weeks from what a server would have known at the origin. The mean over
-folds decides which tree candidate or ensemble is served, whether a bias correction holds, and
-calibrates the served prediction intervals per horizon week.
+folds decides which tree candidate or ensemble is served, whether the store event gaps and a bias
+correction are added to the forecasts, and calibrates the served prediction intervals per
+horizon week.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from rossmann_kedro.models.candidates import (
     origin_training_rows,
     trainable_rows,
 )
+from rossmann_kedro.models.events import EVENT_EFFECTS
 from rossmann_kedro.models.intervals import HorizonConformalInterval, adjusted_band_levels
 from rossmann_kedro.pipelines.backtest.config import BacktestConfig
 from rossmann_kedro.pipelines.feature_engineering.config import FeatureEngineeringConfig
@@ -36,7 +38,8 @@ logger = logging.getLogger(__name__)
 
 #: Key columns of the predictions table; every other column is a model's log1p(Sales) forecast,
 #: except the LSTM's own interval bounds (log1p): the LSTM calibrates them inside each fold as it
-#: does when served, so the backtest can score them.
+#: does when served, so the backtest can score them; and the rows' store event gaps
+#: (`EVENT_EFFECTS`, features known at the origin) that `select_model` may add to forecasts.
 KEYS = ("fold", "origin", "Store", "Date", "horizon_days", "week", "Sales")
 LSTM_BOUNDS = ("lstm_lower", "lstm_upper")
 RAW_COLUMNS = ("Store", "DayOfWeek", "Date", "Sales", "Customers", "Open", "Promo",
@@ -44,7 +47,8 @@ RAW_COLUMNS = ("Store", "DayOfWeek", "Date", "Sales", "Customers", "Open", "Prom
 
 
 def model_columns(predictions: pd.DataFrame) -> list[str]:
-    return [c for c in predictions.columns if c not in KEYS and c not in LSTM_BOUNDS]
+    return [c for c in predictions.columns
+            if c not in KEYS and c not in LSTM_BOUNDS and c not in EVENT_EFFECTS]
 
 
 def fold_origins(model_input_origins: pd.DataFrame, n_folds: int) -> list[pd.Timestamp]:
@@ -120,6 +124,7 @@ def backtest_folds(frame: pd.DataFrame, sales: pd.DataFrame, stores_clean: pd.Da
             "fold": i, "origin": ev["origin"].to_numpy(), "Store": ev["Store"].to_numpy(),
             "Date": ev["Date"].to_numpy(), "horizon_days": ev["horizon_days"].to_numpy(np.int64),
             "Sales": ev["Sales"].to_numpy(np.int64),
+            **{e: ev[e].to_numpy(np.float64) for e in EVENT_EFFECTS},
         })
         out["week"] = (out["horizon_days"] - 1) // 7 + 1
         history = sales.loc[sales_dates < origin]
@@ -192,8 +197,9 @@ def _fold_scores(predictions: pd.DataFrame, column: str | pd.Series) -> np.ndarr
 
 def select_model(predictions: pd.DataFrame, tree_params: TreeModelConfig,
                  params: BacktestConfig) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Add the ensembles, pick the served model by mean RMSPE over folds, test a bias
-    correction leave-one-fold-out, and add the `served` column (the choice, corrected)."""
+    """Add the ensembles, pick the served model by mean RMSPE over folds, test the store event
+    gaps and a bias correction leave-one-fold-out, and add the `served` column (the choice,
+    adjusted); likewise `lstm_served` (the LSTM with the event gaps that hold for it)."""
     out = predictions.copy()
     specs = candidate_specs(tree_params)
     ensembles = ensemble_specs(tree_params)
@@ -213,57 +219,106 @@ def select_model(predictions: pd.DataFrame, tree_params: TreeModelConfig,
                          f"{servable}")
     members = (ensembles[choice] if choice in ensembles
                else {choice: 1.0})
-    bias = _bias_correction(out, choice, [float(f) for f in params["bias_factors"]])
-    out["served"] = out[choice] + bias["log_shift"]
+    weights = [float(w) for w in params["event_weights"]]
+    events = _event_adjustment(out, out[choice], weights)
+    adjusted = out[choice] + _event_shift(out, events["weights"])
+    bias = _bias_correction(out, adjusted, [float(f) for f in params["bias_factors"]])
+    out["served"] = adjusted + bias["log_shift"]
     served_scores = _fold_scores(out, "served")
     baseline = params["reference_model"]
     selection = {
         "chosen": choice,
         "members": members,
+        "event_weights": events["weights"],
+        "events": events,
         "log_shift": bias["log_shift"],
         "bias": bias,
         "folds": [str(pd.Timestamp(o).date()) for o in sorted(out["origin"].unique())],
-        "scores": {c: {"mean_rmspe": float(s.mean()), "std_rmspe": float(s.std(ddof=0)),
-                       "fold_rmspe": [float(v) for v in s]} for c, s in scores.items()},
-        "served": {"mean_rmspe": float(served_scores.mean()),
-                   "std_rmspe": float(served_scores.std(ddof=0)),
-                   "fold_rmspe": [float(v) for v in served_scores]},
+        "scores": {c: _score_summary(s) for c, s in scores.items()},
+        "served": _score_summary(served_scores),
     }
+    if "lstm" in out:
+        lstm_events = _event_adjustment(out, out["lstm"], weights)
+        out["lstm_served"] = out["lstm"] + _event_shift(out, lstm_events["weights"])
+        selection["lstm_events"] = lstm_events
+        selection["lstm_served"] = _score_summary(_fold_scores(out, "lstm_served"))
     if baseline in scores:
         selection["beats_reference_every_fold"] = bool(np.all(served_scores < scores[baseline]))
         selection["reference_model"] = baseline
-    logger.info("Backtest choice: %s (members %s), bias factor %.4f (%s); served mean RMSPE "
-                "%.4f, folds %s", choice, members, np.exp(bias["log_shift"]),
-                "applied" if bias["applied"] else "not applied", served_scores.mean(),
-                np.round(served_scores, 4).tolist())
+    logger.info("Backtest choice: %s (members %s), event weights %s, bias factor %.4f (%s); "
+                "served mean RMSPE %.4f, folds %s", choice, members, events["weights"],
+                np.exp(bias["log_shift"]), "applied" if bias["applied"] else "not applied",
+                served_scores.mean(), np.round(served_scores, 4).tolist())
     for c in sorted(scores, key=lambda c: scores[c].mean()):
         logger.info("  %-18s mean RMSPE %.4f ± %.4f  folds %s", c, scores[c].mean(),
                     scores[c].std(ddof=0), np.round(scores[c], 4).tolist())
     return out, selection
 
 
-def _bias_correction(predictions: pd.DataFrame, column: str,
+def _score_summary(fold_scores: np.ndarray) -> dict[str, Any]:
+    return {"mean_rmspe": float(fold_scores.mean()), "std_rmspe": float(fold_scores.std(ddof=0)),
+            "fold_rmspe": [float(v) for v in fold_scores]}
+
+
+def _held_out_choice(predictions: pd.DataFrame, plain: pd.Series,
+                     variants: list[pd.Series]) -> dict[str, Any]:
+    """Leave-one-fold-out choice among `variants` of the log forecast `plain`: each fold is
+    scored with the variant best on the other folds. The choice holds if that lowers the
+    held-out RMSPE on average and raises it in at most one fold (a fold the variants leave
+    unchanged, e.g. one without Carnival days, neither helps nor hurts). `best` is the variant
+    best on all folds."""
+    table = np.array([[mx.rmspe(g["Sales"], np.expm1(v.loc[g.index])) for v in variants]
+                      for _, g in predictions.groupby("fold")])      # folds x variants
+    plain_scores = _fold_scores(predictions, plain)
+    held_out = np.array([
+        table[k, int(np.argmin(np.delete(table, k, axis=0).mean(axis=0)))]
+        if len(table) > 1 else table[k].min() for k in range(len(table))])
+    holds = bool(held_out.mean() < plain_scores.mean()
+                 and (held_out > plain_scores).sum() <= 1)
+    return {"holds": holds, "best": int(np.argmin(table.mean(axis=0))),
+            "held_out_rmspe": held_out.tolist(), "plain_rmspe": plain_scores.tolist()}
+
+
+def _event_shift(predictions: pd.DataFrame, weights: dict[str, float]) -> pd.Series:
+    shift = pd.Series(0.0, index=predictions.index)
+    for name, weight in weights.items():
+        shift += weight * predictions[name]
+    return shift
+
+
+def _event_adjustment(predictions: pd.DataFrame, forecast: pd.Series,
+                      weights: list[float]) -> dict[str, Any]:
+    """Which store event gaps (`EVENT_EFFECTS`, in order) to add to `forecast` and at what
+    weight: each effect's weight is chosen leave-one-fold-out among `weights` on the forecast
+    with the effects before it added, and kept only if it holds (`_held_out_choice`)."""
+    p = predictions.loc[(predictions["Sales"] > 0) & forecast.notna()]
+    current = forecast.loc[p.index]
+    kept, tests = {}, {}
+    for name in EVENT_EFFECTS:
+        if not weights:
+            break
+        test = _held_out_choice(p, current, [current + w * p[name] for w in weights])
+        weight = weights[test["best"]] if test["holds"] else 0.0
+        tests[name] = {"weight": weight, "applied": bool(test["holds"] and weight != 0),
+                       "best_weight_all_folds": weights[test["best"]], **test}
+        if tests[name]["applied"]:
+            kept[name] = weight
+            current = current + weight * p[name]
+    return {"weights": kept, "weights_tried": weights, "tests": tests}
+
+
+def _bias_correction(predictions: pd.DataFrame, forecast: pd.Series,
                      factors: list[float]) -> dict[str, Any]:
-    """A multiplicative correction is kept only if it holds across folds: chosen on the other
-    folds, it must lower the held-out fold's RMSPE on average and in all but at most one fold."""
-    folds = sorted(predictions["fold"].unique())
-    table = np.array([[mx.rmspe(g["Sales"], np.expm1(g[column]) * f) for f in factors]
-                      for _, g in predictions.groupby("fold")])      # folds x factors
-    plain = np.array([mx.rmspe(g["Sales"], np.expm1(g[column]))
-                      for _, g in predictions.groupby("fold")])
-    held_out = []
-    for k in range(len(folds)):
-        others = np.delete(table, k, axis=0).mean(axis=0) if len(folds) > 1 else table[k]
-        held_out.append(float(table[k, int(np.argmin(others))]))
-    held_out = np.array(held_out)
-    better = held_out < plain
-    holds = bool(held_out.mean() < plain.mean() and better.sum() >= len(folds) - 1)
-    best = float(factors[int(np.argmin(table.mean(axis=0)))])
-    factor = best if holds else 1.0
-    return {"applied": holds, "factor": factor, "log_shift": float(np.log(factor)),
+    """A multiplicative correction is kept only if it holds across folds (`_held_out_choice`:
+    chosen on the other folds, it lowers the held-out fold's RMSPE on average and raises it in
+    at most one fold)."""
+    test = _held_out_choice(predictions, forecast, [forecast + np.log(f) for f in factors])
+    best = float(factors[test["best"]])
+    factor = best if test["holds"] else 1.0
+    return {"applied": test["holds"], "factor": factor, "log_shift": float(np.log(factor)),
             "best_factor_all_folds": best,
-            "held_out_rmspe_corrected": held_out.tolist(), "held_out_rmspe_plain": plain.tolist(),
-            "factors_tried": factors}
+            "held_out_rmspe_corrected": test["held_out_rmspe"],
+            "held_out_rmspe_plain": test["plain_rmspe"], "factors_tried": factors}
 
 
 def backtest_metrics(predictions: pd.DataFrame):
@@ -345,14 +400,14 @@ def calibrate_intervals(predictions: pd.DataFrame, tree_params: TreeModelConfig,
 def calibrate_lstm_intervals(
     predictions: pd.DataFrame, lstm_params: LSTMModelConfig, params: BacktestConfig,
 ) -> tuple[HorizonConformalInterval | dict, pd.DataFrame]:
-    """The LSTM's served bands calibrated as the tree's are (`calibrate_intervals`), on its
-    out-of-sample residuals on the folds: its own bands, calibrated on the six weeks before each
+    """The LSTM's served bands calibrated as the tree's are (`calibrate_intervals`), on the
+    out-of-sample residuals of the served LSTM (`lstm_served`: with its event gaps) on the folds: its own bands, calibrated on the six weeks before each
     origin, covered 73 % at the nominal 80 % (README). `{}` (Kedro saves no None) and an empty
     table when `backtest.models` leaves the LSTM out."""
-    if "lstm" not in predictions:
+    if "lstm_served" not in predictions:
         return {}, _coverage_table([])
-    return _fold_calibrated_intervals(predictions, "lstm", float(lstm_params["interval_level"]),
-                                      params["intervals"])
+    return _fold_calibrated_intervals(predictions, "lstm_served",
+                                      float(lstm_params["interval_level"]), params["intervals"])
 
 
 def _coverage_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
@@ -471,6 +526,7 @@ def backtest_summary(selection: dict[str, Any], coverage_table: pd.DataFrame,
         "chosen": selection["chosen"],
         "members": selection["members"],
         "bias_factor": float(np.exp(selection["log_shift"])),
+        "event_weights": selection["event_weights"],
         "mean_rmspe": selection["served"]["mean_rmspe"],
         "std_rmspe": selection["served"]["std_rmspe"],
         "fold_rmspe": selection["served"]["fold_rmspe"],
@@ -512,7 +568,9 @@ def lstm_backtest_summary(predictions: pd.DataFrame, selection: dict[str, Any],
                           lstm_coverage: pd.DataFrame,
                           lstm_params: LSTMModelConfig) -> dict[str, Any]:
     """The LSTM's out-of-sample figures, in the shape of the served tree's `backtest_summary`,
-    for `lstm_model` to put into the served LSTM (GetModelInfo / `/model`): RMSPE per fold, the
+    for `lstm_model` to put into the served LSTM (GetModelInfo / `/model`): RMSPE per fold of the
+    served LSTM (`lstm_served`: the network plus the event gaps that held for it, whose weights
+    it carries; `network_mean_rmspe` is the network alone), the
     leave-one-fold-out coverage of the bands it is served with (`calibrate_lstm_intervals`) and,
     for the record, of its own bands (`own_bands`: calibrated inside each fold on the six weeks
     before the origin, as lstm_model alone would). `settings` are the network settings the
@@ -520,7 +578,7 @@ def lstm_backtest_summary(predictions: pd.DataFrame, selection: dict[str, Any],
     `{}` when `backtest.models` leaves the LSTM out."""
     from rossmann_kedro.models.lstm import network_settings
 
-    if "lstm" not in predictions or "lstm" not in selection["scores"]:
+    if "lstm_served" not in predictions or "lstm_served" not in selection:
         logger.info("The backtest did not score the LSTM (backtest.models): the served LSTM "
                     "reports its validation window and keeps its own bands")
         return {}
@@ -532,17 +590,19 @@ def lstm_backtest_summary(predictions: pd.DataFrame, selection: dict[str, Any],
                                        np.expm1(g[LSTM_BOUNDS[0]].to_numpy()),
                                        np.expm1(g[LSTM_BOUNDS[1]].to_numpy()),
                                        g["week"].to_numpy())])))[f"{100 * level:.0f}"]
-    scores = selection["scores"]["lstm"]
+    scores = selection["lstm_served"]
     summary = {
         "folds": selection["folds"],
         "horizon_days": int(predictions["horizon_days"].max()),
         "chosen": "lstm",
         "members": {"lstm": 1.0},
         "bias_factor": 1.0,
+        "event_weights": selection["lstm_events"]["weights"],
         "mean_rmspe": scores["mean_rmspe"],
         "std_rmspe": scores["std_rmspe"],
         "fold_rmspe": scores["fold_rmspe"],
-        **_mean_errors(p, "lstm"),
+        "network_mean_rmspe": selection["scores"]["lstm"]["mean_rmspe"],
+        **_mean_errors(p, "lstm_served"),
         "intervals": _coverage_by_level(lstm_coverage),
         "own_bands": {"level": level, **own},
         "settings": network_settings(lstm_params),

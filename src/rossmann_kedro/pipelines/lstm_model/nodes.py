@@ -20,6 +20,7 @@ import pandas as pd
 from rossmann_kedro import timeseries as ts
 from rossmann_kedro.features import FeatureContext
 from rossmann_kedro.models.batch import scoring_outputs
+from rossmann_kedro.models.events import checked_event_weights
 from rossmann_kedro.models.intervals import HorizonConformalInterval
 from rossmann_kedro.models.lstm import (
     LSTMForecaster,
@@ -131,7 +132,9 @@ def build_forecaster(model: LSTMForecaster, metrics: dict[str, Any],
     window (the served weights have seen that window, so it cannot score them), kept in
     `validation_window` either way."""
     model = copy.copy(model)  # the trained model stays as it was
-    model.metadata = {k: v for k, v in model.metadata.items() if k != "backtest"}
+    model.metadata = {k: v for k, v in model.metadata.items()
+                      if k not in ("backtest", "event_weights")}
+    model.event_weights = {}  # the backtest's, below, only if it describes this model
     window = {k: metrics[k] for k in ("rmspe", "rmse", "mae")}
     model.metadata["validation_window"] = {
         "start": metrics["validation_start"], "end": metrics["validation_end"],
@@ -143,6 +146,8 @@ def build_forecaster(model: LSTMForecaster, metrics: dict[str, Any],
     level = f"{100 * model.interval.level:.0f}"
     if _backtest_describes(model, summary, calibration):
         model.interval = calibration
+        model.event_weights = checked_event_weights(summary.get("event_weights"))
+        model.metadata["event_weights"] = dict(model.event_weights)
         model.metadata["interval_method"] = interval_method(calibration)
         model.metadata["backtest"] = summary
         model.metadata["metrics"] = {"rmspe": summary["mean_rmspe"],

@@ -2,8 +2,8 @@
 history, package it with the backtest's interval calibration as the served forecaster, explain
 it and score test.csv through it.
 
-Nothing here decides anything: the choice of model, the ensemble weights, the bias correction
-and the intervals all come from the backtest's out-of-sample folds (`backtest_selection`,
+Nothing here decides anything: the choice of model, the ensemble weights, the event and bias
+corrections and the intervals all come from the backtest's out-of-sample folds (`backtest_selection`,
 `backtest_interval_calibration`), so a model refitted on all data never gets in-sample bands.
 """
 
@@ -66,6 +66,8 @@ def build_forecaster(members: dict[str, Pipeline], feature_context: FeatureConte
         context=feature_context, members=[members[n] for n in names],
         weights=[weights[n] for n in names], interval=backtest_interval_calibration,
         log_shift=backtest_selection["log_shift"],
+        # a selection saved before event adjustments has none
+        event_weights=backtest_selection.get("event_weights"),
         metadata={
             "estimator": backtest_selection["chosen"],
             "members": dict(weights),
@@ -126,6 +128,7 @@ def model_metrics(backtest_summary: dict[str, Any], backtest_selection: dict[str
         "chosen": backtest_selection["chosen"],
         "members": backtest_selection["members"],
         "bias": backtest_selection["bias"],
+        "events": backtest_selection.get("events"),
         "backtest": backtest_summary,
         "candidates": backtest_selection["scores"],
     }
