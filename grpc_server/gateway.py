@@ -112,6 +112,7 @@ class BacktestOut(BaseModel):
     fold_rmspe: list[float]
     bias_factor: float
     intervals: list[IntervalCoverageOut]
+    event_weights: dict[str, float] = {}
 
 
 class ModelInfoOut(BaseModel):

@@ -103,6 +103,7 @@ def backtest_to_proto(summary: dict[str, Any]) -> forecast_pb2.Backtest | None:
         chosen=summary["chosen"], mean_rmspe=summary["mean_rmspe"],
         std_rmspe=summary["std_rmspe"], fold_rmspe=summary["fold_rmspe"],
         bias_factor=summary["bias_factor"],
+        event_weights=summary.get("event_weights") or {},  # none in summaries made before them
         intervals=[forecast_pb2.IntervalCoverage(
             level=float(level) / 100, coverage=c["coverage"],
             mean_relative_width=c["mean_relative_width"],

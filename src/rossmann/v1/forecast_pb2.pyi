@@ -136,7 +136,14 @@ class IntervalCoverage(_message.Message):
     def __init__(self, level: _Optional[float] = ..., coverage: _Optional[float] = ..., mean_relative_width: _Optional[float] = ..., coverage_by_week: _Optional[_Iterable[float]] = ...) -> None: ...
 
 class Backtest(_message.Message):
-    __slots__ = ("fold_origins", "horizon_days", "chosen", "mean_rmspe", "std_rmspe", "fold_rmspe", "bias_factor", "intervals")
+    __slots__ = ("fold_origins", "horizon_days", "chosen", "mean_rmspe", "std_rmspe", "fold_rmspe", "bias_factor", "intervals", "event_weights")
+    class EventWeightsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
     FOLD_ORIGINS_FIELD_NUMBER: _ClassVar[int]
     HORIZON_DAYS_FIELD_NUMBER: _ClassVar[int]
     CHOSEN_FIELD_NUMBER: _ClassVar[int]
@@ -145,6 +152,7 @@ class Backtest(_message.Message):
     FOLD_RMSPE_FIELD_NUMBER: _ClassVar[int]
     BIAS_FACTOR_FIELD_NUMBER: _ClassVar[int]
     INTERVALS_FIELD_NUMBER: _ClassVar[int]
+    EVENT_WEIGHTS_FIELD_NUMBER: _ClassVar[int]
     fold_origins: _containers.RepeatedScalarFieldContainer[str]
     horizon_days: int
     chosen: str
@@ -153,7 +161,8 @@ class Backtest(_message.Message):
     fold_rmspe: _containers.RepeatedScalarFieldContainer[float]
     bias_factor: float
     intervals: _containers.RepeatedCompositeFieldContainer[IntervalCoverage]
-    def __init__(self, fold_origins: _Optional[_Iterable[str]] = ..., horizon_days: _Optional[int] = ..., chosen: _Optional[str] = ..., mean_rmspe: _Optional[float] = ..., std_rmspe: _Optional[float] = ..., fold_rmspe: _Optional[_Iterable[float]] = ..., bias_factor: _Optional[float] = ..., intervals: _Optional[_Iterable[_Union[IntervalCoverage, _Mapping]]] = ...) -> None: ...
+    event_weights: _containers.ScalarMap[str, float]
+    def __init__(self, fold_origins: _Optional[_Iterable[str]] = ..., horizon_days: _Optional[int] = ..., chosen: _Optional[str] = ..., mean_rmspe: _Optional[float] = ..., std_rmspe: _Optional[float] = ..., fold_rmspe: _Optional[_Iterable[float]] = ..., bias_factor: _Optional[float] = ..., intervals: _Optional[_Iterable[_Union[IntervalCoverage, _Mapping]]] = ..., event_weights: _Optional[_Mapping[str, float]] = ...) -> None: ...
 
 class GetModelInfoResponse(_message.Message):
     __slots__ = ("models",)
