@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
+import pandas as pd
 
 from rossmann_kedro.features import FEATURE_NAMES
 
@@ -30,13 +31,16 @@ def checked_event_weights(weights: Mapping[str, float] | None) -> dict[str, floa
     return {name: float(w) for name, w in (weights or {}).items()}
 
 
-def event_shift(weights: Mapping[str, float], features: np.ndarray) -> np.ndarray:
+def event_shift(weights: Mapping[str, float], features: np.ndarray | pd.DataFrame) -> np.ndarray:
     """Log-scale shift of each row: sum over effects of weight x the store's gap on the row's day.
 
-    `features` is a (rows x FEATURE_NAMES) matrix, as `feature_matrix` / `build_features` give;
-    an empty `weights` (no adjustment held in the backtest) shifts nothing."""
+    `features` is a (rows x FEATURE_NAMES) matrix, as `feature_matrix` / `build_features` give,
+    or a frame with the effect columns (the backtest's predictions); an empty `weights` (no
+    adjustment held in the backtest) shifts nothing."""
     shift = np.zeros(len(features))
     for name, weight in weights.items():
         if weight:
-            shift += float(weight) * np.asarray(features[:, _COLUMN[name]], dtype=np.float64)
+            column = (features[name].to_numpy() if isinstance(features, pd.DataFrame)
+                      else features[:, _COLUMN[name]])
+            shift += float(weight) * np.asarray(column, dtype=np.float64)
     return shift

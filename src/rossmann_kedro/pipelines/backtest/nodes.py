@@ -27,7 +27,7 @@ from rossmann_kedro.models.candidates import (
     origin_training_rows,
     trainable_rows,
 )
-from rossmann_kedro.models.events import EVENT_EFFECTS
+from rossmann_kedro.models.events import EVENT_EFFECTS, event_shift
 from rossmann_kedro.models.intervals import HorizonConformalInterval, adjusted_band_levels
 from rossmann_kedro.pipelines.backtest.config import BacktestConfig
 from rossmann_kedro.pipelines.feature_engineering.config import FeatureEngineeringConfig
@@ -221,7 +221,7 @@ def select_model(predictions: pd.DataFrame, tree_params: TreeModelConfig,
                else {choice: 1.0})
     weights = [float(w) for w in params["event_weights"]]
     events = _event_adjustment(out, out[choice], weights)
-    adjusted = out[choice] + _event_shift(out, events["weights"])
+    adjusted = out[choice] + event_shift(events["weights"], out)
     bias = _bias_correction(out, adjusted, [float(f) for f in params["bias_factors"]])
     out["served"] = adjusted + bias["log_shift"]
     served_scores = _fold_scores(out, "served")
@@ -239,7 +239,7 @@ def select_model(predictions: pd.DataFrame, tree_params: TreeModelConfig,
     }
     if "lstm" in out:
         lstm_events = _event_adjustment(out, out["lstm"], weights)
-        out["lstm_served"] = out["lstm"] + _event_shift(out, lstm_events["weights"])
+        out["lstm_served"] = out["lstm"] + event_shift(lstm_events["weights"], out)
         selection["lstm_events"] = lstm_events
         selection["lstm_served"] = _score_summary(_fold_scores(out, "lstm_served"))
     if baseline in scores:
@@ -277,13 +277,6 @@ def _held_out_choice(predictions: pd.DataFrame, plain: pd.Series,
                  and (held_out > plain_scores).sum() <= 1)
     return {"holds": holds, "best": int(np.argmin(table.mean(axis=0))),
             "held_out_rmspe": held_out.tolist(), "plain_rmspe": plain_scores.tolist()}
-
-
-def _event_shift(predictions: pd.DataFrame, weights: dict[str, float]) -> pd.Series:
-    shift = pd.Series(0.0, index=predictions.index)
-    for name, weight in weights.items():
-        shift += weight * predictions[name]
-    return shift
 
 
 def _event_adjustment(predictions: pd.DataFrame, forecast: pd.Series,
