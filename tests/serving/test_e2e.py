@@ -108,7 +108,8 @@ def test_predict_and_model_info(stack, served_model) -> None:
     assert bt["mean_rmspe"] == pytest.approx(np.mean(bt["fold_rmspe"]))
     assert {i["level"] for i in bt["intervals"]} == {0.8, 0.95}
     assert all(len(i["coverage_by_week"]) == 6 for i in bt["intervals"])
-    assert bt["event_weights"] == served_model.event_weights
+    selection = served_model.workspace / "data/08_reporting/backtest_selection.json"
+    assert bt["event_weights"] == json.loads(selection.read_text())["event_weights"]
 
 
 def test_every_bad_input_is_refused_and_the_next_request_succeeds(stub, served_model) -> None:

@@ -104,6 +104,7 @@ def test_a_single_fold_run_serves_nominal_intervals_and_reports_no_coverage() ->
     assert table.empty and {"level", "fold", "week", "coverage"} <= set(table.columns)
     assert not coverage_figure(table, {}).data  # an empty plot, not a failed run
     selection = {"folds": ["2015-05-09"], "chosen": "x", "members": {"x": 1.0}, "log_shift": 0.0,
+                 "event_weights": {},
                  "served": {"mean_rmspe": 0.1, "std_rmspe": 0.0, "fold_rmspe": [0.1]},
                  "scores": {}}
     assert backtest_summary(selection, table, p)["intervals"] == {}
@@ -122,7 +123,9 @@ def test_lstm_bands_are_calibrated_on_its_fold_residuals() -> None:
     # an LSTM twice as wrong as the served tree gets bands about twice as wide, near nominal
     noise = np.random.default_rng(6).normal(0.0, 0.06, len(predictions))
     resid = np.log1p(predictions["Sales"]) - predictions["served"]
-    with_lstm = predictions.assign(lstm=np.log1p(predictions["Sales"]) - 2 * resid + noise)
+    # the served LSTM (`select_model`'s `lstm_served`: the network with its event gaps)
+    with_lstm = predictions.assign(
+        lstm_served=np.log1p(predictions["Sales"]) - 2 * resid + noise)
     calibration, table = calibrate_lstm_intervals(with_lstm, {"interval_level": 0.7}, params)
     tree, _ = calibrate_intervals(with_lstm, {"intervals": {"level": 0.7}}, params)
     assert calibration.level == 0.7 and calibration.global_scale > 1.8 * tree.global_scale

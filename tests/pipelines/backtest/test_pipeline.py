@@ -53,7 +53,7 @@ def test_metrics_table_has_every_model_fold_and_week(workspace: Path) -> None:
     table = pd.read_csv(versions[-1] / "backtest_metrics.csv", dtype={"fold": str})
     per_fold = table.loc[table["fold"] != "mean"]
     ensembles = {"blend_50", "blend_40", "blend_30", "blend_rf"}
-    expected_models = set(MODELS) | ensembles | {"served"}
+    expected_models = set(MODELS) | ensembles | {"served", "lstm_served"}
     assert set(per_fold["model"]) == expected_models
     cells = per_fold.groupby("model").apply(lambda g: set(zip(g["fold"], g["week"], strict=False)),
                                             include_groups=False)
