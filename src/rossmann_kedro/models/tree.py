@@ -133,8 +133,9 @@ class TreeForecaster:
     forecast (an ensemble chosen by the backtest), a log-scale shift (the bias correction the
     backtest learnt, 0 for none), the weights of the store event gaps added to the log forecast
     (`rossmann_kedro.models.events`; empty for none), the horizon-banded conformal interval
-    calibrated on backtest residuals, and metadata. `predict` is the only scoring path: batch scoring in the pipeline
-    and the gRPC server both call it, so served and batch numbers are identical.
+    calibrated on backtest residuals, and metadata. `predict` is the only scoring path: batch
+    scoring in the pipeline and the gRPC server both call it, so served and batch numbers are
+    identical.
     """
 
     name = "tree"

@@ -284,17 +284,17 @@ def _event_adjustment(predictions: pd.DataFrame, forecast: pd.Series,
     """Which store event gaps (`EVENT_EFFECTS`, in order) to add to `forecast` and at what
     weight: each effect's weight is chosen leave-one-fold-out among `weights` on the forecast
     with the effects before it added, and kept only if it holds (`_held_out_choice`)."""
+    kept, tests = {}, {}
+    if not weights:
+        return {"weights": kept, "weights_tried": weights, "tests": tests}
     p = predictions.loc[(predictions["Sales"] > 0) & forecast.notna()]
     current = forecast.loc[p.index]
-    kept, tests = {}, {}
     for name in EVENT_EFFECTS:
-        if not weights:
-            break
         test = _held_out_choice(p, current, [current + w * p[name] for w in weights])
         weight = weights[test["best"]] if test["holds"] else 0.0
-        tests[name] = {"weight": weight, "applied": bool(test["holds"] and weight != 0),
+        tests[name] = {"weight": weight, "applied": weight != 0,
                        "best_weight_all_folds": weights[test["best"]], **test}
-        if tests[name]["applied"]:
+        if weight:
             kept[name] = weight
             current = current + weight * p[name]
     return {"weights": kept, "weights_tried": weights, "tests": tests}
@@ -394,8 +394,9 @@ def calibrate_lstm_intervals(
     predictions: pd.DataFrame, lstm_params: LSTMModelConfig, params: BacktestConfig,
 ) -> tuple[HorizonConformalInterval | dict, pd.DataFrame]:
     """The LSTM's served bands calibrated as the tree's are (`calibrate_intervals`), on the
-    out-of-sample residuals of the served LSTM (`lstm_served`: with its event gaps) on the folds: its own bands, calibrated on the six weeks before each
-    origin, covered 73 % at the nominal 80 % (README). `{}` (Kedro saves no None) and an empty
+    out-of-sample residuals of the served LSTM (`lstm_served`: with its event gaps) on the
+    folds: its own bands, calibrated on the six weeks before each origin, covered 73 % at the
+    nominal 80 % (README). `{}` (Kedro saves no None) and an empty
     table when `backtest.models` leaves the LSTM out."""
     if "lstm_served" not in predictions:
         return {}, _coverage_table([])

@@ -3,8 +3,8 @@ history, package it with the backtest's interval calibration as the served forec
 it and score test.csv through it.
 
 Nothing here decides anything: the choice of model, the ensemble weights, the event and bias
-corrections and the intervals all come from the backtest's out-of-sample folds (`backtest_selection`,
-`backtest_interval_calibration`), so a model refitted on all data never gets in-sample bands.
+corrections and the intervals all come from the backtest's out-of-sample folds
+(`backtest_selection`, `backtest_interval_calibration`), so a model refitted on all data never gets in-sample bands.
 """
 
 from __future__ import annotations
