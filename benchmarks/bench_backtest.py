@@ -86,7 +86,8 @@ def main() -> int:
         s = sel["lstm_served"]
         print(f"  {'lstm_served':<16}{s['mean_rmspe']:>11.4f}{s['std_rmspe']:>8.4f}   "
               f"{' '.join(f'{v:.4f}' for v in s['fold_rmspe'])}   = lstm + event gaps "
-              f"{sel['lstm_events']['weights']}")
+              f"{sel['lstm_events']['weights']} x {sel['lstm_bias']['factor']:.3f} (bias "
+              f"correction {'applied' if sel['lstm_bias']['applied'] else 'not applied'})")
     if "beats_reference_every_fold" in sel:
         print(f"  beats {sel['reference_model']} on every fold: "
               f"{sel['beats_reference_every_fold']}")

@@ -521,6 +521,8 @@ class LSTMForecaster:
         # store event gaps added to the log forecast (`rossmann_kedro.models.events`): lstm_model
         # puts in the weights the backtest learnt for these settings; none otherwise
         self.event_weights: dict[str, float] = {}
+        # log of the bias correction the backtest learnt for these settings (0 = none)
+        self.log_shift = 0.0
         self.fallback_level = np.asarray(fallback_level, np.float64)
         self.training = training
         self.horizon_days = int(config["horizon_days"])
@@ -545,6 +547,7 @@ class LSTMForecaster:
             state["members"] = [NetworkMember(state.pop("weights"), state.pop("_head"))]
             state["_ctx"] = state["_ctx"][None]
         state.setdefault("event_weights", {})  # pickled before event adjustments: none
+        state.setdefault("log_shift", 0.0)      # pickled before the LSTM's bias test: none
         self.__dict__.update(state)
         self._model = None
 
@@ -675,7 +678,7 @@ class LSTMForecaster:
         ts, tm = self.target_scale
         # the scaling is linear, so the mean of the members' scaled outputs is their mean log
         return (self._level[pos] + raw[:, CELL_OFFSET] + (out / len(self.members) - tm[0]) / ts[0]
-                + event_shift(self.event_weights, feats))
+                + event_shift(self.event_weights, feats) + self.log_shift)
 
     def predict(self, rows: pd.DataFrame) -> pd.DataFrame:
         """Sales with a prediction interval for Kaggle test.csv-format rows (see Forecaster)."""

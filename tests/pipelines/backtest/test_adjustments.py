@@ -17,11 +17,12 @@ CANDIDATES = ("xgboost_v1", "random_forest", "xgboost")
 
 
 def _predictions(missed_gap: float, effect_noise: bool = False, scale: float = 1.0,
-                 seed: int = 0) -> pd.DataFrame:
+                 lstm_scale: float | None = None, seed: int = 0) -> pd.DataFrame:
     """Four folds of 50 stores x 42 days. In folds 1 and 2 a fifth of the stores have an event
     day every week with a learnt gap of -0.2 .. -1.2 in log sales, of which every forecast
     misses `missed_gap` (0.5 = it predicts half the drop). With `effect_noise`, the gap
-    columns are unrelated to the sales instead. `scale` multiplies every forecast."""
+    columns are unrelated to the sales instead. `scale` multiplies every forecast, `lstm_scale`
+    (default: `scale`) the LSTM's."""
     rng = np.random.default_rng(seed)
     rows = []
     for fold in range(1, 5):
@@ -40,7 +41,8 @@ def _predictions(missed_gap: float, effect_noise: bool = False, scale: float = 1
     p["store_carnival_effect"] = (rng.permutation(p["gap"].to_numpy()) if effect_noise
                                   else p["gap"])
     for name in (*CANDIDATES, "lstm"):
-        p[name] = truth - missed_gap * p["gap"] + rng.normal(0, 0.08, len(p)) + np.log(scale)
+        factor = scale if name != "lstm" or lstm_scale is None else lstm_scale
+        p[name] = truth - missed_gap * p["gap"] + rng.normal(0, 0.08, len(p)) + np.log(factor)
     return p
 
 
@@ -67,8 +69,8 @@ def test_a_half_missed_event_gap_is_added_at_half_weight_to_both_served_forecast
     assert sel["served"]["fold_rmspe"] == pytest.approx(served)
     # the LSTM gets its own test, on its own forecasts
     assert sel["lstm_events"]["weights"] == {"store_carnival_effect": 0.5}
-    np.testing.assert_allclose(out["lstm_served"],
-                               out["lstm"] + 0.5 * out["store_carnival_effect"])
+    np.testing.assert_allclose(out["lstm_served"], out["lstm"] + 0.5 * out["store_carnival_effect"]
+                               + sel["lstm_bias"]["log_shift"])
     assert sel["lstm_served"]["mean_rmspe"] < sel["scores"]["lstm"]["mean_rmspe"]
 
 
@@ -89,8 +91,22 @@ def test_no_event_adjustment_when_no_weights_are_tried() -> None:
 
 @pytest.mark.parametrize("scale", [1 / 1.02, 1.02])
 def test_a_bias_that_every_fold_shares_is_corrected(scale: float) -> None:
-    out, sel = _select(_predictions(missed_gap=0.0, scale=scale))
+    # the trees err one way, the LSTM the other: each gets its own correction
+    out, sel = _select(_predictions(missed_gap=0.0, scale=scale, lstm_scale=1 / scale))
     bias = sel["bias"]
     assert bias["applied"] and (bias["factor"] > 1) == (scale < 1) and bias["factor"] != 1
     np.testing.assert_allclose(out["served"], out[sel["chosen"]] + np.log(bias["factor"]))
     assert (np.array(_fold_rmspe(out, "served")) < _fold_rmspe(out, sel["chosen"])).all()
+    lstm_bias = sel["lstm_bias"]
+    assert lstm_bias["applied"] and (lstm_bias["factor"] > 1) == (scale > 1)
+    np.testing.assert_allclose(out["lstm_served"], out["lstm"] + np.log(lstm_bias["factor"]))
+    assert (np.array(_fold_rmspe(out, "lstm_served")) < _fold_rmspe(out, "lstm")).all()
+    assert sel["lstm_served"]["fold_rmspe"] == pytest.approx(_fold_rmspe(out, "lstm_served"))
+
+
+def test_a_bias_in_one_fold_only_is_not_corrected() -> None:
+    p = _predictions(missed_gap=0.0)
+    p.loc[p["fold"] == 1, "lstm"] += np.log(0.9)   # one season over-predicted by 10 %
+    out, sel = _select(p)
+    assert not sel["lstm_bias"]["applied"] and sel["lstm_bias"]["factor"] == 1.0
+    np.testing.assert_allclose(out["lstm_served"], out["lstm"])

@@ -170,9 +170,12 @@ def test_served_lstm_reports_its_backtest_figures(workspace: Path) -> None:
     preds = pd.read_parquet(workspace / "data/07_model_output/backtest_predictions.parquet")
     summary = _latest_json(workspace, "backtest_lstm_summary")
     sel = json.loads((workspace / "data/08_reporting/backtest_selection.json").read_text())
-    # the served LSTM is the network plus the store event gaps that held for it on the folds
+    # the served LSTM is the network plus the store event gaps and the bias correction that
+    # held for it on the folds
     assert summary["event_weights"] == sel["lstm_events"]["weights"]
-    served = preds["lstm"] + sum(w * preds[e] for e, w in summary["event_weights"].items())
+    assert summary["bias_factor"] == sel["lstm_bias"]["factor"]
+    served = (preds["lstm"] + sum(w * preds[e] for e, w in summary["event_weights"].items())
+              + np.log(summary["bias_factor"]))
     np.testing.assert_allclose(preds["lstm_served"], served)
     assert summary["fold_rmspe"] == pytest.approx(sel["lstm_served"]["fold_rmspe"])
     assert summary["network_mean_rmspe"] == pytest.approx(sel["scores"]["lstm"]["mean_rmspe"])
@@ -208,6 +211,8 @@ def test_served_lstm_reports_its_backtest_figures(workspace: Path) -> None:
     calib = catalog.load("backtest_lstm_interval_calibration")
     assert model.metadata["backtest"] == summary
     assert model.event_weights == summary["event_weights"] == model.metadata["event_weights"]
+    assert model.log_shift == pytest.approx(np.log(summary["bias_factor"]))
+    assert model.metadata["bias_factor"] == pytest.approx(summary["bias_factor"])
     assert model.metadata["metrics"]["rmspe"] == pytest.approx(summary["mean_rmspe"])
     assert model.metadata["coverage"] == pytest.approx(summary["intervals"]["80"]["coverage"])
     assert model.interval.q_high == calib.q_high and calib.level == 0.8
@@ -232,4 +237,5 @@ def test_served_lstm_reports_its_backtest_figures(workspace: Path) -> None:
     rebuilt = build_forecaster(trained, metrics, other, calib)
     assert "backtest" not in rebuilt.metadata and rebuilt.interval is own_bands
     assert rebuilt.event_weights == {}      # weights learnt for other settings are not applied
+    assert rebuilt.log_shift == 0.0 and "bias_factor" not in rebuilt.metadata
     assert rebuilt.metadata["metrics"]["rmspe"] == pytest.approx(metrics["rmspe"])

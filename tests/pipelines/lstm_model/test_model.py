@@ -209,3 +209,25 @@ def test_the_backtest_event_weights_shift_the_forecast_on_event_days(planted, ti
     np.testing.assert_allclose(shift[holiday], 0.75 * -0.4, atol=1e-5)
     np.testing.assert_allclose(shift[~holiday], 0.0, atol=1e-9)
     assert holiday.any() and (~holiday).any()
+
+
+def test_the_backtest_bias_factor_scales_every_forecast(planted, tiny_forecaster) -> None:
+    """lstm_model puts in the bias correction the backtest learnt for the LSTM: every forecast
+    is multiplied by it, and a model pickled before the LSTM had one is not corrected."""
+    import copy
+
+    _, _, test = planted
+    model, _ = tiny_forecaster
+    rows = test[list(REQUEST_COLUMNS)].assign(Date=test["Date"] - pd.Timedelta(days=28))
+    corrected = copy.copy(model)
+    corrected.log_shift = float(np.log(0.97))
+    shift = np.log1p(corrected.predict(rows)["Sales"]) - np.log1p(model.predict(rows)["Sales"])
+    open_rows = (rows["Open"] == 1).to_numpy()
+    np.testing.assert_allclose(shift[open_rows], np.log(0.97), atol=1e-5)
+    assert open_rows.any()
+    state = corrected.__getstate__()
+    state.pop("log_shift")
+    old = object.__new__(type(model))
+    old.__setstate__(pickle.loads(pickle.dumps(state)))
+    assert old.log_shift == 0.0
+    np.testing.assert_array_equal(old.predict(rows).to_numpy(), model.predict(rows).to_numpy())

@@ -199,7 +199,8 @@ def select_model(predictions: pd.DataFrame, tree_params: TreeModelConfig,
                  params: BacktestConfig) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Add the ensembles, pick the served model by mean RMSPE over folds, test the store event
     gaps and a bias correction leave-one-fold-out, and add the `served` column (the choice,
-    adjusted); likewise `lstm_served` (the LSTM with the event gaps that hold for it)."""
+    adjusted); likewise `lstm_served` (the LSTM with the event gaps and the bias correction
+    that hold for it, tested by the same rule on its own forecasts)."""
     out = predictions.copy()
     specs = candidate_specs(tree_params)
     ensembles = ensemble_specs(tree_params)
@@ -239,9 +240,18 @@ def select_model(predictions: pd.DataFrame, tree_params: TreeModelConfig,
     }
     if "lstm" in out:
         lstm_events = _event_adjustment(out, out["lstm"], weights)
-        out["lstm_served"] = out["lstm"] + event_shift(lstm_events["weights"], out)
+        lstm_adjusted = out["lstm"] + event_shift(lstm_events["weights"], out)
+        scored_lstm = out.loc[out["lstm"].notna()]
+        lstm_bias = _bias_correction(scored_lstm, lstm_adjusted.loc[scored_lstm.index],
+                                     [float(f) for f in params["bias_factors"]])
+        out["lstm_served"] = lstm_adjusted + lstm_bias["log_shift"]
         selection["lstm_events"] = lstm_events
+        selection["lstm_bias"] = lstm_bias
         selection["lstm_served"] = _score_summary(_fold_scores(out, "lstm_served"))
+        logger.info("LSTM: event weights %s, bias factor %.4f (%s); served mean RMSPE %.4f",
+                    lstm_events["weights"], lstm_bias["factor"],
+                    "applied" if lstm_bias["applied"] else "not applied",
+                    selection["lstm_served"]["mean_rmspe"])
     if baseline in scores:
         selection["beats_reference_every_fold"] = bool(np.all(served_scores < scores[baseline]))
         selection["reference_model"] = baseline
@@ -563,8 +573,8 @@ def lstm_backtest_summary(predictions: pd.DataFrame, selection: dict[str, Any],
                           lstm_params: LSTMModelConfig) -> dict[str, Any]:
     """The LSTM's out-of-sample figures, in the shape of the served tree's `backtest_summary`,
     for `lstm_model` to put into the served LSTM (GetModelInfo / `/model`): RMSPE per fold of the
-    served LSTM (`lstm_served`: the network plus the event gaps that held for it, whose weights
-    it carries; `network_mean_rmspe` is the network alone), the
+    served LSTM (`lstm_served`: the network plus the event gaps and the bias correction that
+    held for it, which it carries; `network_mean_rmspe` is the network alone), the
     leave-one-fold-out coverage of the bands it is served with (`calibrate_lstm_intervals`) and,
     for the record, of its own bands (`own_bands`: calibrated inside each fold on the six weeks
     before the origin, as lstm_model alone would). `settings` are the network settings the
@@ -590,7 +600,7 @@ def lstm_backtest_summary(predictions: pd.DataFrame, selection: dict[str, Any],
         "horizon_days": int(predictions["horizon_days"].max()),
         "chosen": "lstm",
         "members": {"lstm": 1.0},
-        "bias_factor": 1.0,
+        "bias_factor": selection["lstm_bias"]["factor"],
         "event_weights": selection["lstm_events"]["weights"],
         "mean_rmspe": scores["mean_rmspe"],
         "std_rmspe": scores["std_rmspe"],

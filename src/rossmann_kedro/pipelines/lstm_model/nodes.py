@@ -133,8 +133,9 @@ def build_forecaster(model: LSTMForecaster, metrics: dict[str, Any],
     `validation_window` either way."""
     model = copy.copy(model)  # the trained model stays as it was
     model.metadata = {k: v for k, v in model.metadata.items()
-                      if k not in ("backtest", "event_weights")}
+                      if k not in ("backtest", "event_weights", "bias_factor")}
     model.event_weights = {}  # the backtest's, below, only if it describes this model
+    model.log_shift = 0.0
     window = {k: metrics[k] for k in ("rmspe", "rmse", "mae")}
     model.metadata["validation_window"] = {
         "start": metrics["validation_start"], "end": metrics["validation_end"],
@@ -148,6 +149,8 @@ def build_forecaster(model: LSTMForecaster, metrics: dict[str, Any],
         model.interval = calibration
         model.event_weights = checked_event_weights(summary.get("event_weights"))
         model.metadata["event_weights"] = dict(model.event_weights)
+        model.log_shift = float(np.log(_checked_bias_factor(summary.get("bias_factor", 1.0))))
+        model.metadata["bias_factor"] = float(np.exp(model.log_shift))
         model.metadata["interval_method"] = interval_method(calibration)
         model.metadata["backtest"] = summary
         model.metadata["metrics"] = {"rmspe": summary["mean_rmspe"],
@@ -168,6 +171,14 @@ def build_forecaster(model: LSTMForecaster, metrics: dict[str, Any],
     logger.info("LSTM forecaster ready: %d stores, history to %s, valid request dates %s..%s",
                 len(model.stores), model.metadata["history_end"], *model.metadata["valid_dates"])
     return model
+
+
+def _checked_bias_factor(factor: Any) -> float:
+    """The backtest's multiplicative bias correction, which must be a positive finite number."""
+    value = float(factor)
+    if not np.isfinite(value) or value <= 0:
+        raise ValueError(f"backtest_lstm_summary: bias_factor must be positive, got {factor!r}")
+    return value
 
 
 def _backtest_describes(model: LSTMForecaster, summary: dict[str, Any],
