@@ -14,7 +14,7 @@ TINY_CONFIG = {
     "targets_per_window": 14, "anchor_stride_days": 2, "min_valid_days": 5, "epochs": 12,
     "early_stopping_patience": 3, "batch_size": 64, "learning_rate": 0.01,
     "scaler_robust_quantile": 0.0, "interval_level": 0.8,
-    "ensemble_members": 2,  # the pipeline tests run the project's default (one network)
+    "ensemble_members": 2,  # as the project's default
 }
 
 
