@@ -233,7 +233,14 @@ def test_served_lstm_reports_its_backtest_figures(workspace: Path) -> None:
 
     trained = catalog.load("lstm_forecaster")
     trained.interval = own_bands = LeadBandedInterval(0.8, 14)
-    other = {**summary, "settings": {**summary["settings"], "window_days": 99}}
+    # a bias factor the backtest learnt for these settings is applied; a nonsensical one refused
+    tilted = {**summary, "bias_factor": 0.97}
+    corrected = build_forecaster(trained, metrics, tilted, calib)
+    assert corrected.log_shift == pytest.approx(np.log(0.97))
+    assert corrected.metadata["bias_factor"] == pytest.approx(0.97)
+    with pytest.raises(ValueError, match="bias_factor"):
+        build_forecaster(trained, metrics, {**summary, "bias_factor": 0.0}, calib)
+    other = {**tilted, "settings": {**summary["settings"], "window_days": 99}}
     rebuilt = build_forecaster(trained, metrics, other, calib)
     assert "backtest" not in rebuilt.metadata and rebuilt.interval is own_bands
     assert rebuilt.event_weights == {}      # weights learnt for other settings are not applied
