@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from rossmann_kedro.models import metrics as mx
-from rossmann_kedro.models.events import EVENT_EFFECTS
+from rossmann_kedro.models.events import EVENT_EFFECTS, event_shift
 from rossmann_kedro.pipelines.backtest.nodes import select_model
 from tests.pipelines.lstm_model.conftest import project_parameters
 
@@ -110,3 +110,13 @@ def test_a_bias_in_one_fold_only_is_not_corrected() -> None:
     out, sel = _select(p)
     assert not sel["lstm_bias"]["applied"] and sel["lstm_bias"]["factor"] == 1.0
     np.testing.assert_allclose(out["lstm_served"], out["lstm"])
+
+
+def test_no_bias_test_when_no_factors_are_tried() -> None:
+    params = project_parameters()
+    p = _predictions(missed_gap=0.0, scale=1.02)
+    out, sel = select_model(p, params["tree_model"], {**params["backtest"], "bias_factors": []})
+    assert not sel["bias"]["applied"] and not sel["lstm_bias"]["applied"]
+    np.testing.assert_allclose(out["lstm_served"], out["lstm"])
+    np.testing.assert_allclose(out["served"],
+                               out[sel["chosen"]] + event_shift(sel["event_weights"], out))

@@ -314,7 +314,9 @@ def _bias_correction(predictions: pd.DataFrame, forecast: pd.Series,
                      factors: list[float]) -> dict[str, Any]:
     """A multiplicative correction is kept only if it holds across folds (`_held_out_choice`:
     chosen on the other folds, it lowers the held-out fold's RMSPE on average and raises it in
-    at most one fold)."""
+    at most one fold). No factors (`bias_factors: []`): no test, no correction."""
+    if not factors:
+        return {"applied": False, "factor": 1.0, "log_shift": 0.0, "factors_tried": []}
     test = _held_out_choice(predictions, forecast, [forecast + np.log(f) for f in factors])
     best = float(factors[test["best"]])
     factor = best if test["holds"] else 1.0
