@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent import futures
 from pathlib import Path
 
 import grpc
@@ -242,9 +243,28 @@ def test_rest_status_mapping(stack, served_model) -> None:
         assert resp.status_code == 503 and resp.json()["code"] == 14
         assert "unreachable" in resp.json()["message"] and "127.0.0.1" not in resp.text
         assert dead.get("/healthz").status_code == 503
-    with TestClient(create_app(stack["grpc"], timeout=1e-6)) as hurried:  # always past
-        resp = hurried.post("/predict", json={"instances": [good]})
-        assert resp.status_code == 504 and resp.json()["code"] == 4
+    # a ForecastService that answers only once the test lets it: no answer can beat the
+    # gateway's deadline, however fast or slow the machine (a 1 µs deadline against the real
+    # server once lost that race on a loaded machine)
+    release = threading.Event()
+
+    class Stalled(pbg.ForecastServiceServicer):
+        def Predict(self, request, context):
+            release.wait(30)
+            return pb.PredictResponse()
+
+    stalled = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    pbg.add_ForecastServiceServicer_to_server(Stalled(), stalled)
+    port = stalled.add_insecure_port("127.0.0.1:0")
+    stalled.start()
+    try:
+        with TestClient(create_app(f"127.0.0.1:{port}", timeout=0.5)) as hurried:
+            resp = hurried.post("/predict", json={"instances": [good]})
+            assert resp.status_code == 504 and resp.json()["code"] == 4
+            assert "deadline" in resp.json()["message"]
+    finally:
+        release.set()
+        stalled.stop(grace=None)
 
 
 def test_client_cli(stack, served_model, tmp_path: Path) -> None:
