@@ -223,7 +223,8 @@ def select_model(predictions: pd.DataFrame, tree_params: TreeModelConfig,
     weights = [float(w) for w in params["event_weights"]]
     events = _event_adjustment(out, out[choice], weights)
     adjusted = out[choice] + event_shift(events["weights"], out)
-    bias = _bias_correction(out, adjusted, [float(f) for f in params["bias_factors"]])
+    factors = [float(f) for f in params["bias_factors"]]
+    bias = _bias_correction(out, adjusted, factors)
     out["served"] = adjusted + bias["log_shift"]
     served_scores = _fold_scores(out, "served")
     baseline = params["reference_model"]
@@ -241,9 +242,7 @@ def select_model(predictions: pd.DataFrame, tree_params: TreeModelConfig,
     if "lstm" in out:
         lstm_events = _event_adjustment(out, out["lstm"], weights)
         lstm_adjusted = out["lstm"] + event_shift(lstm_events["weights"], out)
-        scored_lstm = out.loc[out["lstm"].notna()]
-        lstm_bias = _bias_correction(scored_lstm, lstm_adjusted.loc[scored_lstm.index],
-                                     [float(f) for f in params["bias_factors"]])
+        lstm_bias = _bias_correction(out, lstm_adjusted, factors)
         out["lstm_served"] = lstm_adjusted + lstm_bias["log_shift"]
         selection["lstm_events"] = lstm_events
         selection["lstm_bias"] = lstm_bias
@@ -314,10 +313,13 @@ def _bias_correction(predictions: pd.DataFrame, forecast: pd.Series,
                      factors: list[float]) -> dict[str, Any]:
     """A multiplicative correction is kept only if it holds across folds (`_held_out_choice`:
     chosen on the other folds, it lowers the held-out fold's RMSPE on average and raises it in
-    at most one fold). No factors (`bias_factors: []`): no test, no correction."""
+    at most one fold), on the rows `forecast` covers (the LSTM skips stores it has no history
+    for). No factors (`bias_factors: []`): no test, no correction."""
     if not factors:
         return {"applied": False, "factor": 1.0, "log_shift": 0.0, "factors_tried": []}
-    test = _held_out_choice(predictions, forecast, [forecast + np.log(f) for f in factors])
+    p = predictions.loc[forecast.notna()]
+    forecast = forecast.loc[p.index]
+    test = _held_out_choice(p, forecast, [forecast + np.log(f) for f in factors])
     best = float(factors[test["best"]])
     factor = best if test["holds"] else 1.0
     return {"applied": test["holds"], "factor": factor, "log_shift": float(np.log(factor)),
@@ -406,10 +408,10 @@ def calibrate_lstm_intervals(
     predictions: pd.DataFrame, lstm_params: LSTMModelConfig, params: BacktestConfig,
 ) -> tuple[HorizonConformalInterval | dict, pd.DataFrame]:
     """The LSTM's served bands calibrated as the tree's are (`calibrate_intervals`), on the
-    out-of-sample residuals of the served LSTM (`lstm_served`: with its event gaps) on the
-    folds: its own bands, calibrated on the six weeks before each origin, covered 73 % at the
-    nominal 80 % (README). `{}` (Kedro saves no None) and an empty
-    table when `backtest.models` leaves the LSTM out."""
+    out-of-sample residuals of the served LSTM (`lstm_served`: with its event gaps and bias
+    correction) on the folds: its own bands, calibrated on the six weeks before each origin,
+    covered 73 % at the nominal 80 % (README). `{}` (Kedro saves no None) and an empty table
+    when `backtest.models` leaves the LSTM out."""
     if "lstm_served" not in predictions:
         return {}, _coverage_table([])
     return _fold_calibrated_intervals(predictions, "lstm_served",

@@ -4,7 +4,8 @@ it and score test.csv through it.
 
 Nothing here decides anything: the choice of model, the ensemble weights, the event and bias
 corrections and the intervals all come from the backtest's out-of-sample folds
-(`backtest_selection`, `backtest_interval_calibration`), so a model refitted on all data never gets in-sample bands.
+(`backtest_selection`, `backtest_interval_calibration`), so a model refitted on all data never
+gets in-sample bands.
 """
 
 from __future__ import annotations
