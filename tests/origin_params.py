@@ -6,7 +6,8 @@ CONTEXT = {"holiday_cap_days": 30, "yearly_cap_days": 60, "promo_cap_days": 14,
            "reopen_gap_days": 7, "reopen_cap_days": 365, "horizon_cap_days": 100}
 TINY_XGB = {"n_estimators": 20, "max_depth": 4, "learning_rate": 0.3, "tree_method": "hist",
             "n_jobs": 1, "random_state": 0}
-TREE = {"drop_outliers": False, "log_every": 0, "origin_row_fraction": 1.0, "candidates": {
+TREE = {"drop_outliers": False, "log_every": 0, "origin_row_fraction": 1.0,
+        "recency_half_life_days": 365.0, "candidates": {
     "xgboost": {"family": "xgboost", "features": "all", "training": "origins",
                 "params": TINY_XGB},
     "xgboost_v1": {"family": "xgboost", "features": "legacy", "training": "one_window",

@@ -104,9 +104,11 @@ def fit_pipeline(
     eval_set: tuple[pd.DataFrame, np.ndarray] | None = None,
     log_every: int = 100,
     label: str = "model",
+    sample_weight: np.ndarray | None = None,
 ) -> Pipeline:
-    """Fit preprocessing then the estimator; for XGBoost, log the eval metric every
-    `log_every` rounds on `eval_set` (transformed by the fitted preprocessing)."""
+    """Fit preprocessing then the estimator (rows weighted by `sample_weight` if given); for
+    XGBoost, log the eval metric every `log_every` rounds on `eval_set` (transformed by the
+    fitted preprocessing)."""
     t0 = time.perf_counter()
     prep, model = pipeline.named_steps["prep"], pipeline.named_steps["model"]
     Xt = prep.fit_transform(X)
@@ -117,7 +119,7 @@ def fit_pipeline(
             kwargs = {"eval_set": [(prep.transform(eval_set[0]), eval_set[1])]}
         model.set_params(callbacks=[_LogEvery(log_every, label)])
         kwargs["verbose"] = False
-    model.fit(Xt, y, **kwargs)
+    model.fit(Xt, y, sample_weight=sample_weight, **kwargs)
     if hasattr(model, "callbacks"):
         model.set_params(callbacks=None)  # keep the pickled model free of logging closures
     logger.info("%s fitted on %d rows x %d features in %.1fs", label, len(X), X.shape[1],

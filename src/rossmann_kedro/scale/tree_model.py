@@ -41,7 +41,8 @@ def train_members(model_input_origins: pd.DataFrame, model_input_full: dd.DataFr
         rows = model_input_full.map_partitions(trainable_rows, drop,
                                                meta=model_input_full._meta)
         pipe = fit_xgboost_dask(rows, spec.params, f"{name} (all history)",
-                                int(params["log_every"]), features=spec.features)[0]
+                                int(params["log_every"]), features=spec.features,
+                                recency_half_life_days=params["recency_half_life_days"])[0]
         pipe.trained_with_ = "xgboost.dask"  # fitted state, sklearn-style: says where it trained
         fitted[name] = pipe
     return {n: fitted[n] for n in members}

@@ -14,6 +14,7 @@ import pandas as pd
 from sklearn.pipeline import Pipeline
 
 from rossmann_kedro.features import FEATURE_NAMES
+from rossmann_kedro.models.candidates import recency_weights
 from rossmann_kedro.models.tree import make_xgboost
 
 logger = logging.getLogger(__name__)
@@ -28,6 +29,11 @@ def _transform_part(part: pd.DataFrame, prep, names: list[str],
     return pd.DataFrame(prep.transform(part[features]), columns=names, index=part.index)
 
 
+def _recency_part(dates: pd.Series, half_life_days: float, newest) -> pd.Series:
+    return pd.Series(recency_weights(dates, half_life_days, newest), index=dates.index,
+                     name="weight")
+
+
 def _design(rows: dd.DataFrame, prep, features: list[str]) -> tuple[dd.DataFrame, dd.Series]:
     names = list(prep.get_feature_names_out())
     meta = pd.DataFrame({n: pd.Series(dtype=np.float32) for n in names})
@@ -39,10 +45,11 @@ def _design(rows: dd.DataFrame, prep, features: list[str]) -> tuple[dd.DataFrame
 
 def fit_xgboost_dask(train: dd.DataFrame, cfg: dict[str, Any], label: str, log_every: int,
                      eval_rows: dd.DataFrame | None = None,
-                     features: tuple[str, ...] = FEATURE_NAMES) -> tuple[Pipeline, int]:
+                     features: tuple[str, ...] = FEATURE_NAMES, *,
+                     recency_half_life_days: float | None) -> tuple[Pipeline, int]:
     """Fit `make_xgboost(cfg)`'s preprocessing on a sample, then XGBoost on every training row
-    with `xgboost.dask` (log1p target, as the pandas path), on the active Dask client.
-    Returns the fitted Pipeline and the number of training rows."""
+    with `xgboost.dask` (log1p target, rows weighted by `recency_weights`, as the pandas path),
+    on the active Dask client. Returns the fitted Pipeline and the number of training rows."""
     from distributed import get_client
     from xgboost import dask as dxgb
 
@@ -61,6 +68,10 @@ def fit_xgboost_dask(train: dd.DataFrame, cfg: dict[str, Any], label: str, log_e
     reg = dxgb.DaskXGBRegressor(**dask_cfg)
     reg.client = client
     kwargs: dict[str, Any] = {}
+    if recency_half_life_days is not None:
+        newest = train["Date"].max().compute()
+        kwargs["sample_weight"] = train["Date"].map_partitions(
+            _recency_part, recency_half_life_days, newest, meta=("weight", np.float64))
     if eval_rows is not None:
         kwargs["eval_set"] = [_design(eval_rows, prep, features)]
     reg.fit(X, y, **kwargs)

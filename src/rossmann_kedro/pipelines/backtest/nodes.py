@@ -25,6 +25,7 @@ from rossmann_kedro.models.candidates import (
     candidate_specs,
     ensemble_specs,
     origin_training_rows,
+    recency_weights,
     trainable_rows,
 )
 from rossmann_kedro.models.events import EVENT_EFFECTS, event_shift
@@ -157,14 +158,17 @@ def backtest_folds(frame: pd.DataFrame, sales: pd.DataFrame, stores_clean: pd.Da
 def _fit_candidate(spec: CandidateSpec, frame: pd.DataFrame, history: pd.DataFrame,
                    window_context, origin: pd.Timestamp, tree_params: dict[str, Any],
                    label: str):
+    """`spec` fitted on the rows before the fold's origin, weighted by recency as tree_model
+    weights them (`tree_model.recency_half_life_days`)."""
     drop = bool(tree_params["drop_outliers"])
     if spec.training == "origins":
         rows = origin_training_rows(frame.loc[pd.to_datetime(frame["Date"]) < origin], drop,
                                     float(tree_params["origin_row_fraction"]))
-        return spec.fit(rows, rows["Sales"], label, int(tree_params["log_every"]))
-    rows = trainable_rows(history.loc[history["Open"] == 1], drop)
-    X = build_features(rows, window_context)
-    return spec.fit(X, rows["Sales"], label, int(tree_params["log_every"]))
+    else:
+        rows = trainable_rows(history.loc[history["Open"] == 1], drop)
+    X = rows if spec.training == "origins" else build_features(rows, window_context)
+    return spec.fit(X, rows["Sales"], label, int(tree_params["log_every"]),
+                    recency_weights(rows["Date"], tree_params["recency_half_life_days"]))
 
 
 def _lstm_forecast(history: pd.DataFrame, stores: pd.DataFrame, origin: pd.Timestamp,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import NonNegativeFloat, NonNegativeInt, confloat
+from pydantic import NonNegativeFloat, NonNegativeInt, PositiveFloat, confloat
 
 from rossmann_kedro.config import Config
 
@@ -27,6 +27,7 @@ class TreeModelConfig(Config):
     drop_outliers: bool
     log_every: NonNegativeInt
     origin_row_fraction: confloat(gt=0, le=1)
+    recency_half_life_days: PositiveFloat | None
     candidates: dict[str, CandidateConfig]
     ensembles: dict[str, dict[str, NonNegativeFloat]]
     intervals: TreeIntervalsConfig

@@ -23,6 +23,7 @@ from rossmann_kedro.models.batch import scoring_outputs
 from rossmann_kedro.models.candidates import (
     candidate_specs,
     origin_training_rows,
+    recency_weights,
     trainable_rows,
 )
 from rossmann_kedro.models.intervals import HorizonConformalInterval
@@ -52,7 +53,8 @@ def train_members(model_input_origins: pd.DataFrame, model_input_full: pd.DataFr
                                         float(params["origin_row_fraction"]))
         else:
             rows = trainable_rows(model_input_full, drop)
-        fitted[name] = spec.fit(rows, rows["Sales"], "all history", int(params["log_every"]))
+        fitted[name] = spec.fit(rows, rows["Sales"], "all history", int(params["log_every"]),
+                                recency_weights(rows["Date"], params["recency_half_life_days"]))
     return fitted
 
 
