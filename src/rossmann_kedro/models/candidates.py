@@ -108,9 +108,9 @@ def recency_weights(dates: pd.Series, half_life_days: float | None,
                     newest: pd.Timestamp | None = None) -> np.ndarray | None:
     """Training weights that halve every `half_life_days` back from the newest row's date (1
     there; `newest` gives it when `dates` are one part of the rows), or None (equal weights)
-    for a null half-life. Why: the chain's sales pattern drifts
-    (store levels, promo response), so the latest year should count more than the first; on the
-    backtest folds a one-year half-life beat equal weights (README, backtest)."""
+    for a null half-life. Why: the chain's sales pattern drifts (store levels, promo response),
+    so the latest year should count more than the first; on the backtest folds a one-year
+    half-life beat equal weights (README, backtest)."""
     if half_life_days is None:
         return None
     day = pd.to_datetime(dates).to_numpy("datetime64[D]").astype(np.int64)

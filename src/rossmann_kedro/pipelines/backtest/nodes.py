@@ -164,9 +164,10 @@ def _fit_candidate(spec: CandidateSpec, frame: pd.DataFrame, history: pd.DataFra
     if spec.training == "origins":
         rows = origin_training_rows(frame.loc[pd.to_datetime(frame["Date"]) < origin], drop,
                                     float(tree_params["origin_row_fraction"]))
+        X = rows
     else:
         rows = trainable_rows(history.loc[history["Open"] == 1], drop)
-    X = rows if spec.training == "origins" else build_features(rows, window_context)
+        X = build_features(rows, window_context)
     return spec.fit(X, rows["Sales"], label, int(tree_params["log_every"]),
                     recency_weights(rows["Date"], tree_params["recency_half_life_days"]))
 
