@@ -113,6 +113,11 @@ def main() -> int:
     print("  largest squared-error shares per fold: " + "; ".join(
         f"fold {f}: " + ", ".join(f"store {r.Store} {r.share_of_squared_error:.1%}"
                                   for r in g.itertuples()) for f, g in top.groupby("fold")))
+    lead = worst.loc[worst["rank"] == 1]
+    print("  each fold's worst store's worst day: " + "; ".join(
+        f"fold {r.fold}: store {r.Store} on {r.worst_date}, Sales {r.worst_day_sales} against "
+        f"{r.worst_day_forecast:.0f} forecast, {r.worst_day_share:.0%} of the store's error"
+        for r in lead.itertuples()))
     cols = ["Store", "DayOfWeek", "Date", "Open", "Promo", "StateHoliday", "SchoolHoliday"]
     forecaster.predict(test[cols])  # warm-up
     t0 = time.perf_counter()

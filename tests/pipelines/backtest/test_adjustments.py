@@ -136,3 +136,24 @@ def test_no_bias_test_when_no_factors_are_tried() -> None:
     np.testing.assert_allclose(out["lstm_served"], out["lstm"])
     np.testing.assert_allclose(out["served"],
                                out[sel["chosen"]] + event_shift(sel["event_weights"], out))
+
+
+def test_worst_stores_name_the_day_that_dominates_a_store() -> None:
+    """A planted near-zero Sales day (a partial opening) makes its store the fold's worst, and
+    the table names that day, its Sales and its forecast."""
+    from rossmann_kedro.pipelines.backtest.nodes import worst_stores
+
+    p = _predictions(missed_gap=0.0)
+    p["served"] = p["xgboost"]
+    day = p.index[(p["fold"] == 3) & (p["Store"] == 7) & (p["horizon_days"] == 10)][0]
+    p.loc[day, "Sales"] = 60
+    table = worst_stores(p, {"top_stores": 5})
+    top = table.loc[(table["fold"] == 3) & (table["rank"] == 1)].iloc[0]
+    assert top["Store"] == 7 and top["share_of_squared_error"] > 0.5
+    assert top["worst_date"] == str(p.loc[day, "Date"].date())
+    assert top["worst_day_sales"] == 60
+    assert top["worst_day_forecast"] == pytest.approx(np.expm1(p.loc[day, "served"]), abs=0.1)
+    assert top["worst_day_share"] > 0.99
+    # elsewhere no single day dominates a store of 42 ordinary days
+    other = table.loc[table["fold"] == 1]
+    assert (other["worst_day_share"] < 0.5).all() and (other["days"] == 42).all()

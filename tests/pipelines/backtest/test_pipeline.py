@@ -106,6 +106,7 @@ def test_worst_stores_and_plots(workspace: Path) -> None:
     assert worst.groupby("fold")["rank"].max().eq(20).all()
     for _, g in worst.groupby("fold"):
         assert g["share_of_squared_error"].is_monotonic_decreasing
+    assert worst["worst_day_share"].between(0, 1).all() and worst["worst_date"].notna().all()
     for name in ("backtest_error", "backtest_coverage"):
         fig = json.loads((workspace / f"data/08_reporting/{name}.json").read_text())
         assert fig["data"]

@@ -521,19 +521,30 @@ def coverage_figure(coverage_table: pd.DataFrame, lstm_summary: dict[str, Any]):
 
 
 def worst_stores(predictions: pd.DataFrame, params: BacktestConfig) -> pd.DataFrame:
-    """Per fold, the stores contributing most squared percentage error of the served model."""
+    """Per fold, the stores contributing most squared percentage error of the served model, each
+    with its worst day (date, Sales, forecast and that day's share of the store's error): one
+    anomalous day (a partial opening, a clearance) reads differently from a store missed all
+    along, and RMSPE lets a single near-zero Sales day dominate a fold."""
     p = predictions.loc[(predictions["Sales"] > 0) & predictions["served"].notna()]
-    spe = ((p["Sales"] - np.expm1(p["served"])) / p["Sales"]) ** 2
-    frame = pd.DataFrame({"fold": p["fold"], "Store": p["Store"], "spe": spe})
+    forecast = np.expm1(p["served"])
+    spe = ((p["Sales"] - forecast) / p["Sales"]) ** 2
+    frame = pd.DataFrame({"fold": p["fold"], "Store": p["Store"], "Date": p["Date"],
+                          "Sales": p["Sales"], "forecast": forecast, "spe": spe})
     out = []
     for fold, g in frame.groupby("fold"):
         per = g.groupby("Store")["spe"].agg(["sum", "count"])
         per["share_of_squared_error"] = per["sum"] / per["sum"].sum()
         per["store_rmspe"] = np.sqrt(per["sum"] / per["count"])
         top = per.sort_values("sum", ascending=False).head(int(params["top_stores"]))
+        worst = g.loc[g.groupby("Store")["spe"].idxmax()].set_index("Store").loc[top.index]
+        top = top.assign(worst_date=pd.to_datetime(worst["Date"]).dt.strftime("%Y-%m-%d"),
+                         worst_day_sales=worst["Sales"].to_numpy(),
+                         worst_day_forecast=worst["forecast"].round(1).to_numpy(),
+                         worst_day_share=(worst["spe"] / top["sum"]).to_numpy())
         out.append(top.reset_index().assign(fold=int(fold), rank=np.arange(1, len(top) + 1)))
     table = pd.concat(out, ignore_index=True).rename(columns={"count": "days"})
-    return table[["fold", "rank", "Store", "share_of_squared_error", "store_rmspe", "days"]]
+    return table[["fold", "rank", "Store", "share_of_squared_error", "store_rmspe", "days",
+                  "worst_date", "worst_day_sales", "worst_day_forecast", "worst_day_share"]]
 
 
 def backtest_summary(selection: dict[str, Any], coverage_table: pd.DataFrame,
