@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from rossmann_kedro.features import FEATURE_NAMES
 from rossmann_kedro.models.candidates import CandidateSpec, recency_weights
-from rossmann_kedro.models.tree import FEATURE_NAMES
 
 
 def test_weights_halve_every_half_life_back_from_the_newest_row() -> None:
