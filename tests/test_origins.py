@@ -83,3 +83,35 @@ def test_movable_holidays_learnt_from_two_years_land_on_their_dates() -> None:
     may_june_2015 = pd.date_range("2015-04-20", "2015-06-30")
     got = rule_holidays(to_day_numbers(pd.Series(may_june_2015)), fixed, easter_keys)
     assert set(may_june_2015[got > 0].strftime("%m-%d")) == {"05-01", "05-14", "05-25"}
+
+
+def test_a_data_gap_is_not_a_level(clean_sales_tables) -> None:
+    """Stores whose rows of July-December are missing from the file (as 180 real stores' rows
+    of 2014 are) keep recent levels near the ones their full rows give: the December a store's
+    file lacks comes from the other stores' day effects, not from its own spring."""
+    sales, stores = clean_sales_tables
+    end = pd.Timestamp("2015-01-02")
+    history = sales.loc[sales["Date"] <= end]
+    full = FeatureContext.fit(history, stores, train_end=end, params=CONTEXT)
+    errors, spring_errors = {28: [], 91: [], 182: []}, []
+    for store in stores["Store"].iloc[:6]:
+        gap = (history["Store"] == store) & history["Date"].between("2014-07-01", "2014-12-31")
+        gapped = FeatureContext.fit(history.loc[~gap], stores, train_end=end, params=CONTEXT)
+        pos = int(np.searchsorted(full.store_ids, store))
+        for days, err in errors.items():
+            err.append(gapped.store[f"recent_log_sales_{days}d"][pos]
+                       - full.store[f"recent_log_sales_{days}d"][pos])
+        kept = history.loc[~gap & (history["Store"] == store) & (history["Open"] == 1)
+                           & (history["Date"] > end - pd.Timedelta(days=364))]
+        spring_errors.append(np.log1p(kept["Sales"]).mean()
+                             - full.store["recent_log_sales_28d"][pos])
+    for days, err in errors.items():
+        assert np.mean(np.abs(err)) < 0.04, (days, err)
+    # the level of the spring the file holds would miss December's uplift by far more
+    assert np.mean(np.abs(errors[28])) < 0.3 * np.mean(np.abs(spring_errors)), spring_errors
+    # a store without a gap, open on the chain's usual days, keeps its plain mean
+    other = int(stores["Store"].iloc[6])
+    rows = history.loc[(history["Store"] == other) & (history["Open"] == 1)
+                       & (history["Date"] > end - pd.Timedelta(days=91))]
+    pos = int(np.searchsorted(full.store_ids, other))
+    assert abs(full.store["recent_log_sales_91d"][pos] - np.log1p(rows["Sales"]).mean()) < 0.01

@@ -30,6 +30,9 @@ CATEGORY_CODES = {
 # Windows (days before the origin) of the store's recent sales levels: part of the feature
 # definitions (their names are feature names), not a setting.
 RECENT_WINDOWS_DAYS = (28, 91, 182, 364)
+# Fewer open days than this in a window (a store back from a gap in its rows on one day, say)
+# and its level there is the next longer window's, moved by the chain's day effects.
+MIN_LEVEL_DAYS = 7
 MONTH_ABBR = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sept", "Oct", "Nov", "Dec")
 
 #: The settings `FeatureContext.fit` reads; their values live only in
@@ -296,18 +299,33 @@ def _origin_statistics(
     dow = w["DayOfWeek"].to_numpy(np.int64)[clean] - 1
     n = len(store_ids)
 
+    # A data gap is not a level: a store without rows for part of a window (rows missing from
+    # the file, not closures) would take the mean of the days it has, e.g. spring for a window
+    # that holds December. So each recent level is the store's mean of log sales minus the
+    # chain's day effect (its days' mean residual against the stores' own weekday x promo
+    # cells), plus the chain's mean day effect over the whole window; for a store with rows on
+    # the chain's usual days the two cancel and the level is its plain mean.
+    longest = RECENT_WINDOWS_DAYS[-1]
+    day_effect = _day_effects(spos, dow, promo, log_sales, age, cell["cell_mean_log_sales"],
+                              longest)
+    adjusted = log_sales - day_effect
+
+    def chain_effect(days: int) -> float:
+        d = day_effect[age < days]
+        return float(d.mean()) if len(d) else 0.0
+
     def store_mean(mask: np.ndarray) -> np.ndarray:
-        tot = np.bincount(spos[mask], weights=log_sales[mask], minlength=n)
+        tot = np.bincount(spos[mask], weights=adjusted[mask], minlength=n)
         cnt = np.bincount(spos[mask], minlength=n)
         with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(cnt > 0, tot / np.maximum(cnt, 1), np.nan)
+            return np.where(cnt >= MIN_LEVEL_DAYS, tot / np.maximum(cnt, 1), np.nan)
 
     out: dict[str, np.ndarray] = {}
-    fallback = store["store_mean_log_sales"]
+    fallback = store["store_mean_log_sales"] - chain_effect(longest)  # in day-adjusted terms
     for days in RECENT_WINDOWS_DAYS[::-1]:  # longest first
         level = store_mean(age < days)
         level = np.where(np.isnan(level), fallback, level)
-        out[f"recent_log_sales_{days}d"] = level
+        out[f"recent_log_sales_{days}d"] = level + chain_effect(days)
         fallback = level
     windows = RECENT_WINDOWS_DAYS
     out["recent_trend"] = (out[f"recent_log_sales_{windows[1]}d"]
@@ -318,7 +336,8 @@ def _origin_statistics(
     for days in (windows[1], windows[-1]):
         mask = age < days
         flat = spos[mask] * 14 + dow[mask] * 2 + promo[mask]
-        tot = np.bincount(flat, weights=log_sales[mask], minlength=n * 14)
+        tot = np.bincount(flat, weights=adjusted[mask], minlength=n * 14) \
+            + chain_effect(days) * np.bincount(flat, minlength=n * 14)
         cnt = np.bincount(flat, minlength=n * 14)
         with np.errstate(invalid="ignore", divide="ignore"):
             mean = np.where(cnt > 0, tot / np.maximum(cnt, 1), np.nan).reshape(n, 7, 2)
@@ -376,6 +395,21 @@ def _origin_statistics(
         (all_spos[holiday], all_day[holiday], all_log_sales[holiday], all_promo[holiday]),
         spos, day, log_sales, promo, n, end_day)
     return out, cells, last_year
+
+
+def _day_effects(spos: np.ndarray, dow: np.ndarray, promo: np.ndarray, log_sales: np.ndarray,
+                 age: np.ndarray, cell_mean: np.ndarray, max_age: int) -> np.ndarray:
+    """Per row: the chain's mean log-sales residual on the row's day (residual = log sales minus
+    the store's weekday x promo cell mean), for rows less than `max_age` days before the origin;
+    0 for older rows (no recent window reaches them)."""
+    recent = age < max_age
+    resid = log_sales[recent] - cell_mean[spos[recent], dow[recent], promo[recent]]
+    tot = np.bincount(age[recent], weights=resid, minlength=max_age)
+    cnt = np.bincount(age[recent], minlength=max_age)
+    by_age = np.where(cnt > 0, tot / np.maximum(cnt, 1), 0.0)
+    out = np.zeros(len(age))
+    out[recent] = by_age[age[recent]]
+    return out
 
 
 def _reference_grids(spos: np.ndarray, day: np.ndarray, log_sales: np.ndarray,
