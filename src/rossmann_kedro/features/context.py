@@ -276,8 +276,9 @@ def _origin_statistics(
     closed or open since its last long closure, and last year's seasonal shape ahead.
 
     Only rows on or before `end` are read, so these are honest features for any day after it.
-    Missing windows (a store closed for refurbishment) fall back to the next longer window, then
-    to the store's long-run statistics.
+    A window holding fewer than `MIN_LEVEL_DAYS` of the store's days (a store closed for
+    refurbishment, or without rows) falls back to the next longer window, then to the store's
+    long-run statistics, each moved by the chain's day effects (see below).
     """
     end_day = int(np.datetime64(end.date(), "D").astype(np.int64))
     w = window.loc[(window["Open"] == 1) & (window["Sales"] > 0)]
