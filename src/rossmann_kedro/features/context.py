@@ -311,9 +311,10 @@ def _origin_statistics(
                               longest)
     adjusted = log_sales - day_effect
 
-    def chain_effect(days: int) -> float:
-        d = day_effect[age < days]
-        return float(d.mean()) if len(d) else 0.0
+    chain_effect = {}  # window -> the chain's mean day effect over its rows
+    for days in RECENT_WINDOWS_DAYS:
+        in_window = day_effect[age < days]
+        chain_effect[days] = float(in_window.mean()) if len(in_window) else 0.0
 
     def store_mean(mask: np.ndarray) -> np.ndarray:
         tot = np.bincount(spos[mask], weights=adjusted[mask], minlength=n)
@@ -322,11 +323,11 @@ def _origin_statistics(
             return np.where(cnt >= MIN_LEVEL_DAYS, tot / np.maximum(cnt, 1), np.nan)
 
     out: dict[str, np.ndarray] = {}
-    fallback = store["store_mean_log_sales"] - chain_effect(longest)  # in day-adjusted terms
+    fallback = store["store_mean_log_sales"] - chain_effect[longest]  # in day-adjusted terms
     for days in RECENT_WINDOWS_DAYS[::-1]:  # longest first
         level = store_mean(age < days)
         level = np.where(np.isnan(level), fallback, level)
-        out[f"recent_log_sales_{days}d"] = level + chain_effect(days)
+        out[f"recent_log_sales_{days}d"] = level + chain_effect[days]
         fallback = level
     windows = RECENT_WINDOWS_DAYS
     out["recent_trend"] = (out[f"recent_log_sales_{windows[1]}d"]
@@ -337,9 +338,8 @@ def _origin_statistics(
     for days in (windows[1], windows[-1]):
         mask = age < days
         flat = spos[mask] * 14 + dow[mask] * 2 + promo[mask]
-        tot = np.bincount(flat, weights=adjusted[mask], minlength=n * 14) \
-            + chain_effect(days) * np.bincount(flat, minlength=n * 14)
         cnt = np.bincount(flat, minlength=n * 14)
+        tot = np.bincount(flat, weights=adjusted[mask], minlength=n * 14) + chain_effect[days] * cnt
         with np.errstate(invalid="ignore", divide="ignore"):
             mean = np.where(cnt > 0, tot / np.maximum(cnt, 1), np.nan).reshape(n, 7, 2)
         # no such day recently: the long-run cell shifted by the store's recent level change
