@@ -140,13 +140,49 @@ def build_grid(sales: pd.DataFrame, end: str | pd.Timestamp | None = None) -> Se
 
 
 def store_levels(grid: SeriesGrid, last_index: int) -> np.ndarray:
-    """Each store's mean log1p(Sales) over its valid days up to `last_index` (the fallback level
-    when a window holds too few valid days); the chain mean for stores with none."""
+    """Each store's mean log1p(Sales) over its valid days up to `last_index`; the chain mean for
+    stores with none."""
     ls = grid.log_sales[:, : last_index + 1]
     cnt = np.sum(~np.isnan(ls), axis=1)
     total = np.nansum(ls, axis=1)
     chain = float(np.nansum(total) / max(cnt.sum(), 1))
     return np.where(cnt > 0, total / np.maximum(cnt, 1), chain)
+
+
+@dataclass(frozen=True)
+class FallbackLevels:
+    """The level of a window that holds too few of a store's days (a store closed for
+    refurbishment, or without rows): its long-run level with the chain's day effects removed,
+    moved by the chain's mean day effect over that window. A data gap is not a level: the plain
+    long-run mean would give a store back from a half-year gap in December a spring-and-summer
+    level where every other store has December's (the same rule as the tree's recent levels,
+    `features.context`)."""
+
+    base: np.ndarray          # (n_stores,) long-run level, day effects removed
+    effect_sum: np.ndarray    # (n_days,) the chain's summed deviations from the stores' levels
+    effect_count: np.ndarray  # (n_days,) how many store-days they sum
+
+    @classmethod
+    def fit(cls, grid: SeriesGrid, last_index: int) -> FallbackLevels:
+        """From the valid days up to `last_index` only."""
+        ls = grid.log_sales[:, : last_index + 1]
+        dev = ls - store_levels(grid, last_index)[:, None]
+        count = np.sum(~np.isnan(dev), axis=0)
+        total = np.nansum(dev, axis=0)
+        day_effect = np.where(count > 0, total / np.maximum(count, 1), 0.0)
+        adjusted = ls - day_effect[None, :]
+        n = np.sum(~np.isnan(adjusted), axis=1)
+        chain = float(np.nansum(adjusted) / max(n.sum(), 1))
+        base = np.where(n > 0, np.nansum(adjusted, axis=1) / np.maximum(n, 1), chain)
+        pad = grid.n_days - (last_index + 1)
+        return cls(base=base, effect_sum=np.pad(total, (0, pad)),
+                   effect_count=np.pad(count, (0, pad)))
+
+    def at(self, store_idx: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        """Fallback level of each store for its window of day indices `idx` (n, window)."""
+        total = self.effect_sum[idx].sum(axis=1)
+        count = self.effect_count[idx].sum(axis=1)
+        return self.base[store_idx] + np.where(count > 0, total / np.maximum(count, 1), 0.0)
 
 
 # --------------------------------------------------------------------------------------------
@@ -159,17 +195,17 @@ def window_indices(anchors: np.ndarray, window: int) -> np.ndarray:
 
 def window_levels(
     grid: SeriesGrid, store_idx: np.ndarray, anchors: np.ndarray, window: int,
-    fallback: np.ndarray, min_valid: int,
+    fallback: FallbackLevels, min_valid: int,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(level, n_valid): mean log1p(Sales) over the window's valid days, or the store's
-    `fallback` level when fewer than `min_valid` days are valid. Removing this local level is
+    """(level, n_valid): mean log1p(Sales) over the window's valid days, or the `fallback`
+    level for this store and window when fewer than `min_valid` days are valid. Removing this local level is
     the model's de-trending step (a differencing against the recent mean, see the README)."""
     idx = window_indices(anchors, window)
     ls = grid.log_sales[store_idx[:, None], idx]
     n_valid = np.sum(~np.isnan(ls), axis=1)
     with np.errstate(invalid="ignore"):
         level = np.nansum(ls, axis=1) / np.maximum(n_valid, 1)
-    level = np.where(n_valid >= min_valid, level, fallback[store_idx])
+    level = np.where(n_valid >= min_valid, level, fallback.at(store_idx, idx))
     return level, n_valid
 
 

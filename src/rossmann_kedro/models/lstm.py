@@ -91,12 +91,12 @@ from rossmann_kedro.forecaster import PREDICTION_COLUMNS, RowError
 from rossmann_kedro.models.events import event_shift
 from rossmann_kedro.timeseries import (
     WINDOW_FEATURES,
+    FallbackLevels,
     Samples,
     SeriesGrid,
     build_grid,
     fit_minmax,
     scaler_arrays,
-    store_levels,
     supervised_samples,
     window_levels,
     window_tensor,
@@ -319,7 +319,7 @@ class _LogProgress:
 # Training data
 # --------------------------------------------------------------------------------------------
 def assemble(grid: SeriesGrid, cov_scaled: np.ndarray, samples: Samples, cfg: dict[str, Any],
-             fallback: np.ndarray, tscale: tuple[np.ndarray, np.ndarray], offset: np.ndarray) -> tuple[dict, np.ndarray, np.ndarray, np.ndarray]:
+             fallback: FallbackLevels, tscale: tuple[np.ndarray, np.ndarray], offset: np.ndarray) -> tuple[dict, np.ndarray, np.ndarray, np.ndarray]:
     """(inputs, y (n,k,1), weight (n,k), level (n,)) for `samples`."""
     w, horizon = cfg["window_days"], cfg["horizon_days"]
     level, _ = window_levels(grid, samples.store_idx, samples.anchor, w, fallback,
@@ -366,7 +366,7 @@ def train_network(
     grid = build_grid(sales, end=cutoff)
     end_idx = grid.n_days - 1
     inner = end_idx - 7 * int(cfg["early_stopping_weeks"])
-    fallback = store_levels(grid, inner)
+    fallback = FallbackLevels.fit(grid, inner)
     cov_raw = grid_covariates(grid, sales, context)
     offset = cov_raw[..., CELL_OFFSET].copy()  # baseline: window level + this cell offset
 
@@ -439,7 +439,7 @@ def train_network(
     forecaster = LSTMForecaster(
         config=cfg, net=net, members=members,
         train_store_ids=grid.store_ids, target_scale=tscale, covariate_scale=cscale,
-        interval=interval, fallback_level=fallback,
+        interval=interval,
         training={"train_start": str(grid.date_of(0).date()), "early_stopping_split": str(grid.date_of(inner).date()),
                   "fit_end": str(grid.date_of(end_idx).date()),
                   "members": n_members, "epochs_trained": [len(h) for h in histories],
@@ -509,7 +509,7 @@ class LSTMForecaster:
                  train_store_ids: np.ndarray, target_scale: tuple[np.ndarray, np.ndarray],
                  covariate_scale: tuple[np.ndarray, np.ndarray],
                  interval: LeadBandedInterval | HorizonConformalInterval,
-                 fallback_level: np.ndarray, training: dict[str, Any]) -> None:
+                 training: dict[str, Any]) -> None:
         if not members:
             raise ValueError("an LSTMForecaster needs at least one trained network")
         self.config = dict(config)
@@ -524,7 +524,6 @@ class LSTMForecaster:
         self.event_weights: dict[str, float] = {}
         # log of the bias correction the backtest learnt for these settings (0 = none)
         self.log_shift = 0.0
-        self.fallback_level = np.asarray(fallback_level, np.float64)
         self.training = training
         self.horizon_days = int(config["horizon_days"])
         self._model = None
@@ -549,6 +548,7 @@ class LSTMForecaster:
             state["_ctx"] = state["_ctx"][None]
         state.setdefault("event_weights", {})  # pickled before event adjustments: none
         state.setdefault("log_shift", 0.0)      # pickled before the LSTM's bias test: none
+        state.pop("fallback_level", None)       # pickled before the gap-aware fallback: unused
         self.__dict__.update(state)
         self._model = None
 
@@ -571,9 +571,9 @@ class LSTMForecaster:
         grid = build_grid(sales, end=pd.Timestamp(context.train_end))
         end_idx = grid.n_days - 1
         emb_idx = np.searchsorted(self.train_store_ids, grid.store_ids)
-        own_levels = store_levels(grid, end_idx)
         level, n_valid = window_levels(grid, np.arange(len(grid.store_ids)),
-                                       np.full(len(grid.store_ids), end_idx), w, own_levels,
+                                       np.full(len(grid.store_ids), end_idx), w,
+                                       FallbackLevels.fit(grid, end_idx),
                                        int(cfg["min_valid_days"]))
         windows = window_tensor(grid, np.arange(len(grid.store_ids)),
                                 np.full(len(grid.store_ids), end_idx), w, level, self.target_scale)

@@ -58,7 +58,7 @@ def test_window_inputs_ignore_the_future(grid) -> None:
     """Changing every sale after the anchors changes no window input or level."""
     anchors = np.array([60, 100, 120])
     stores = np.array([0, 1, 2])
-    fb = ts.store_levels(grid, 120)
+    fb = ts.FallbackLevels.fit(grid, 120)
     lvl, _ = ts.window_levels(grid, stores, anchors, 28, fb, 5)
     x = ts.window_tensor(grid, stores, anchors, 28, lvl, (np.full(1, 0.5), np.zeros(1)))
     changed = ts.SeriesGrid(**{**grid.__dict__, "log_sales": grid.log_sales.copy()})
@@ -67,6 +67,31 @@ def test_window_inputs_ignore_the_future(grid) -> None:
     x2 = ts.window_tensor(changed, stores, anchors, 28, lvl2, (np.full(1, 0.5), np.zeros(1)))
     np.testing.assert_array_equal(lvl, lvl2)
     np.testing.assert_array_equal(x, x2)
+
+
+def test_a_data_gap_is_not_a_window_level() -> None:
+    """A store without rows for its whole window (back from a refurbishment gap) gets its
+    long-run level moved by what the chain did in that window, not its plain long-run mean."""
+    rng = np.random.default_rng(5)
+    dates = pd.date_range("2014-01-01", periods=300)
+    season = np.where(np.arange(300) >= 240, 0.5, 0.0)  # the chain's last 60 days: +0.5 in log
+    rows = []
+    for store, base in ((1, 8.0), (2, 8.5), (3, 9.0), (4, 8.2)):
+        log_sales = base + season + rng.normal(0, 0.05, 300)
+        keep = np.ones(300, bool) if store != 4 else np.arange(300) < 200  # store 4: a gap
+        rows.append(pd.DataFrame({"Store": store, "Date": dates[keep],
+                                  "Sales": np.expm1(log_sales[keep]).round(), "Open": 1,
+                                  "Promo": 0, "StateHoliday": "0", "SchoolHoliday": 0}))
+    grid = ts.build_grid(pd.concat(rows, ignore_index=True))
+    end = grid.n_days - 1
+    stores = np.arange(4)
+    level, n_valid = ts.window_levels(grid, stores, np.full(4, end), 28,
+                                      ts.FallbackLevels.fit(grid, end), 7)
+    assert n_valid.tolist() == [28, 28, 28, 0]
+    true_recent = np.array([8.0, 8.5, 9.0, 8.2]) + 0.5
+    np.testing.assert_allclose(level, true_recent, atol=0.03)
+    # the plain long-run mean (the old fallback) misses it by the chain's 0.5
+    assert abs(ts.store_levels(grid, end)[3] - true_recent[3]) > 0.4
 
 
 @pytest.mark.parametrize("robust", [0.0, 0.01])
