@@ -612,8 +612,8 @@ class LSTMForecaster:
             "training": {k: v for k, v in self.training.items() if k != "history"},
         }
         self.metadata.setdefault("metrics", {})
-        logger.info("LSTM history set to %s..%s for %d stores (%d with a short window, store "
-                    "level used) in %.1fs; valid dates %s..%s", grid.date_of(0).date(),
+        logger.info("LSTM history set to %s..%s for %d stores (%d with a short window: "
+                    "long-run level moved by the chain's days) in %.1fs; valid dates %s..%s", grid.date_of(0).date(),
                     end_date.date(), len(grid.store_ids), self.metadata["stores_with_short_window"],
                     time.perf_counter() - t0, *self.metadata["valid_dates"])
         return self
