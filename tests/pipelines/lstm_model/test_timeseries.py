@@ -56,14 +56,15 @@ def test_window_builder_shapes_and_no_leakage_across_the_split(grid) -> None:
 
 def test_window_inputs_ignore_the_future(grid) -> None:
     """Changing every sale after the anchors changes no window input or level."""
-    anchors = np.array([60, 100, 120])
-    stores = np.array([0, 1, 2])
-    fb = ts.FallbackLevels.fit(grid, 120)
-    lvl, _ = ts.window_levels(grid, stores, anchors, 28, fb, 5)
+    anchors = np.array([60, 100, 120, 78])
+    stores = np.array([0, 1, 2, 2])  # the last window mostly in store 3's missing stretch
+    lvl, n_valid = ts.window_levels(grid, stores, anchors, 28, ts.FallbackLevels.fit(grid, 120), 10)
+    assert n_valid[-1] < 10 <= n_valid[:-1].min()  # one level comes from the fallback
     x = ts.window_tensor(grid, stores, anchors, 28, lvl, (np.full(1, 0.5), np.zeros(1)))
     changed = ts.SeriesGrid(**{**grid.__dict__, "log_sales": grid.log_sales.copy()})
     changed.log_sales[:, 121:] += 5.0
-    lvl2, _ = ts.window_levels(changed, stores, anchors, 28, fb, 5)
+    # the fallback levels are refitted on the changed grid: they too read nothing after day 120
+    lvl2, _ = ts.window_levels(changed, stores, anchors, 28, ts.FallbackLevels.fit(changed, 120), 10)
     x2 = ts.window_tensor(changed, stores, anchors, 28, lvl2, (np.full(1, 0.5), np.zeros(1)))
     np.testing.assert_array_equal(lvl, lvl2)
     np.testing.assert_array_equal(x, x2)
