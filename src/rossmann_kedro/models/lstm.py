@@ -103,6 +103,7 @@ from rossmann_kedro.timeseries import (
 )
 
 from .intervals import ConformalLogInterval, HorizonConformalInterval, coverage
+from .member_processes import fit_members_in_processes
 from .metrics import evaluate
 
 logger = logging.getLogger(__name__)
@@ -343,7 +344,8 @@ def assemble(grid: SeriesGrid, cov_scaled: np.ndarray, samples: Samples, cfg: di
 
 
 def train_network(
-    sales: pd.DataFrame, context: FeatureContext, config: LSTMConfig | Mapping[str, Any],
+    sales: pd.DataFrame, context: FeatureContext, config: LSTMConfig | Mapping[str, Any], *,
+    member_processes: int,
 ) -> LSTMForecaster:
     """Fit on the history up to the end of `context`'s statistics (`cutoff`, the day before the
     validation window for feature_engineering's validation context) and return a forecaster
@@ -354,6 +356,10 @@ def train_network(
     windows
     ending at or before that day and targets after it, at lead times spread over 1..horizon.
     The held-out log residuals also calibrate the conformal intervals.
+
+    `member_processes` > 1 trains up to that many member networks at once, each in its own
+    process (`member_processes.fit_members_in_processes`; the same networks to the bit, sooner);
+    1 trains them one after the other in this process.
     """
     cfg = network_settings(config)
     cutoff = pd.Timestamp(context.train_end)
@@ -408,20 +414,41 @@ def train_network(
         raise ValueError(f"lstm_units must list the two LSTM layers' sizes, got {cfg['lstm_units']}")
     n_members = int(cfg["ensemble_members"])
     n_train_targets = int((w_tr > 0).sum())
+    labels = ["LSTM" if n_members == 1 else f"LSTM member {k + 1}/{n_members}"
+              for k in range(n_members)]
     members, histories, pred, fit_seconds = [], [], np.zeros(w_va.shape), 0.0
-    for k in range(n_members):
-        label = "LSTM" if n_members == 1 else f"LSTM member {k + 1}/{n_members}"
-        if k > 0:  # its own draw of training windows and targets; same scalers and held-out set
-            del x_tr, y_tr, w_tr
-            train_s = draw_training_samples()
-            x_tr, y_tr, w_tr, _ = assemble(grid, cov_scaled, train_s, cfg, fallback, tscale, offset)
-        keras.utils.set_random_seed(int(cfg["seed"]) + k)
-        member, history, model = _fit_member(net, cfg, (x_tr, y_tr, w_tr), (x_va, y_va, w_va), label)
+
+    def collect(k: int, member: NetworkMember, history: pd.DataFrame, held_out_pred) -> None:
+        nonlocal pred, fit_seconds
         members.append(member)
         fit_seconds += history.attrs["fit_seconds"]
         histories.append(history.assign(member=k + 1))
-        pred += np.asarray(model.predict(x_va, batch_size=2048, verbose=0))[..., 0] / n_members
-    del x_tr, y_tr, w_tr
+        pred += np.asarray(held_out_pred) / n_members
+
+    processes = min(int(member_processes), n_members)
+    if processes > 1:  # every member's draw first (the same draws, in the same order), then
+        trainings = [(x_tr, y_tr, w_tr)]  # all members at once in their own processes
+        for _ in range(1, n_members):
+            train_s = draw_training_samples()
+            trainings.append(assemble(grid, cov_scaled, train_s, cfg, fallback, tscale, offset)[:3])
+        del x_tr, y_tr, w_tr
+        results = fit_members_in_processes(net, cfg, trainings, (x_va, y_va, w_va), labels,
+                                           processes)
+        del trainings
+        for k, (member, history, _, held_out_pred) in enumerate(results):
+            collect(k, member, history, held_out_pred)
+    else:
+        for k in range(n_members):
+            if k > 0:  # its own draw of training windows and targets; same scalers and held-out set
+                del x_tr, y_tr, w_tr
+                train_s = draw_training_samples()
+                x_tr, y_tr, w_tr, _ = assemble(grid, cov_scaled, train_s, cfg, fallback, tscale, offset)
+            keras.utils.set_random_seed(int(cfg["seed"]) + k)
+            member, history, model = _fit_member(net, cfg, (x_tr, y_tr, w_tr), (x_va, y_va, w_va),
+                                                 labels[k])
+            collect(k, member, history,
+                    np.asarray(model.predict(x_va, batch_size=2048, verbose=0))[..., 0])
+        del x_tr, y_tr, w_tr
     best_epochs = [int(h["val_loss"].idxmin()) + 1 for h in histories]
     history = pd.concat(histories, ignore_index=True)
 

@@ -82,4 +82,5 @@ def tiny_forecaster(planted):
     cutoff = sales["Date"].max() - pd.Timedelta(weeks=4)
     context = FeatureContext.fit(sales, stores, calendar_rows=test, train_end=cutoff,
                                  params=project_parameters()["feature_engineering"]["context"])
-    return train_network(sales, context, tiny_config()), cutoff
+    # the members in their own processes, as the default config trains them
+    return train_network(sales, context, tiny_config(), member_processes=2), cutoff

@@ -124,7 +124,7 @@ def test_store_specific_promo_effects_come_through_the_cell_baseline() -> None:
     cutoff = sales["Date"].max()
     context = FeatureContext.fit(sales, stores, calendar_rows=test, train_end=cutoff,
                                  params=project_parameters()["feature_engineering"]["context"])
-    model = train_network(sales, context, tiny_config(epochs=2))
+    model = train_network(sales, context, tiny_config(epochs=2), member_processes=1)
     pred = test.assign(Sales=model.predict(test)["Sales"].to_numpy(),
                        weekday=test["Date"].dt.day_of_week)
     weekdays = pred.loc[pred["weekday"] < 5]
@@ -166,7 +166,8 @@ def test_member_one_is_the_single_network_of_the_same_seed(planted, tiny_forecas
 
     sales, _, test = planted
     model, _ = tiny_forecaster
-    single = train_network(sales, model.context, tiny_config(ensemble_members=1))
+    single = train_network(sales, model.context, tiny_config(ensemble_members=1),
+                           member_processes=1)
     assert len(single.members) == 1
     for x, y in zip(single.members[0].weights, model.members[0].weights, strict=True):
         np.testing.assert_allclose(x, y, rtol=1e-6, atol=1e-7)
@@ -174,6 +175,27 @@ def test_member_one_is_the_single_network_of_the_same_seed(planted, tiny_forecas
     first = _single_member(model, 0)
     np.testing.assert_allclose(single.predict(rows)["Sales"], first.predict(rows)["Sales"],
                                rtol=1e-6)
+
+
+def test_members_trained_in_processes_are_the_ones_trained_in_process(planted,
+                                                                     tiny_forecaster) -> None:
+    """`member_processes` changes when the networks are trained, not what they are: the
+    fixture's members, trained in two spawned processes, equal the in-process loop's to the
+    bit, and so do the forecasts and the bands calibrated on them."""
+    from rossmann_kedro.models.lstm import train_network
+
+    from .conftest import tiny_config
+
+    sales, _, test = planted
+    model, _ = tiny_forecaster
+    in_process = train_network(sales, model.context, tiny_config(), member_processes=1)
+    assert len(in_process.members) == len(model.members) == 2
+    for mine, theirs in zip(in_process.members, model.members, strict=True):
+        for x, y in zip(mine.weights, theirs.weights, strict=True):
+            np.testing.assert_array_equal(x, y)
+    assert in_process.training["best_epoch"] == model.training["best_epoch"]
+    rows = test.assign(Date=test["Date"] - pd.Timedelta(days=28))
+    pd.testing.assert_frame_equal(in_process.predict(rows), model.predict(rows))
 
 
 def test_a_model_pickled_before_ensembles_still_loads_and_predicts(planted, tiny_forecaster) -> None:

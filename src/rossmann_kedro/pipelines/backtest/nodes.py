@@ -185,7 +185,8 @@ def _lstm_forecast(history: pd.DataFrame, stores: pd.DataFrame, origin: pd.Times
     sales = history[cols].reset_index(drop=True)
     context = FeatureContext.fit(sales, stores, calendar_rows=None,
                                  train_end=origin - pd.Timedelta(days=1), params=context_params)
-    model = train_network(sales, context, lstm_params)
+    model = train_network(sales, context, lstm_params,
+                          member_processes=int(lstm_params["member_processes"]))
     known = raw["Store"].isin(model.stores).to_numpy()
     out = np.full((3, len(raw)), np.nan)
     if known.any():

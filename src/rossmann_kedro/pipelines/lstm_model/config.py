@@ -20,4 +20,5 @@ class LSTMModelConfig(LSTMConfig):
     """The network's settings (`LSTMConfig`) plus what the pipeline around it needs."""
 
     max_stores: PositiveInt | None
+    member_processes: PositiveInt  # how the networks are trained, not what: not a network setting
     stationarity: StationarityConfig

@@ -1,0 +1,91 @@
+"""Train an LSTM ensemble's member networks at the same time, one spawned process each.
+
+Why: one small LSTM leaves a second core partly idle (two cores train one network only ~1.5x
+faster than one core), so two networks trained side by side finish ~20 % sooner than one after
+the other (`benchmarks/bench_lstm_members.py`). The results are the same to the bit: each child
+seeds Keras exactly as the in-process loop does (`seed + k`) and trains on the same arrays, and
+its XLA thread pool is the parent's size (children are not pinned to a core; pinning changes
+the floating-point order). Processes are spawned, not forked: JAX is not fork-safe.
+
+The arrays go to the children as .npy files in a temporary directory (memory-mapped there), the
+trained weights and epoch logs come back pickled; both are this process's own data.
+
+Spawned children import the parent's main module: a script that trains (`run_pipeline`,
+`train_network`) must keep its work under `if __name__ == "__main__":`, as `kedro run`, the
+benchmarks and pytest do; else use `member_processes: 1`.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import tempfile
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+Arrays = tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]  # (inputs, y, sample weight)
+
+
+def _save(arrays: Arrays, folder: Path, name: str) -> None:
+    inputs, y, weight = arrays
+    for key, value in inputs.items():
+        np.save(folder / f"{name}.x.{key}.npy", value)
+    np.save(folder / f"{name}.y.npy", y)
+    np.save(folder / f"{name}.w.npy", weight)
+
+
+def _load(folder: Path, name: str, keys: list[str]) -> Arrays:
+    inputs = {key: np.load(folder / f"{name}.x.{key}.npy", mmap_mode="r") for key in keys}
+    return (inputs, np.load(folder / f"{name}.y.npy", mmap_mode="r"),
+            np.load(folder / f"{name}.w.npy", mmap_mode="r"))
+
+
+def _member_job(net: dict[str, Any], cfg: dict[str, Any], k: int, label: str, folder: str,
+                keys: list[str]):
+    """Child process: seed as the in-process loop does, fit member k, predict the held-out set."""
+    logging.basicConfig(level=logging.WARNING, format="[%(asctime)s] %(levelname)s %(message)s",
+                        datefmt="%H:%M:%S")
+    logging.getLogger("rossmann_kedro").setLevel(logging.INFO)  # the epoch log, as in-process
+    from rossmann_kedro.models.lstm import _fit_member, import_keras
+
+    keras = import_keras()
+    train = _load(Path(folder), f"train{k}", keys)
+    held_out = _load(Path(folder), "held_out", keys)
+    keras.utils.set_random_seed(int(cfg["seed"]) + k)
+    member, history, model = _fit_member(net, cfg, train, held_out, label)
+    pred = np.asarray(model.predict(held_out[0], batch_size=2048, verbose=0))[..., 0]
+    return member, history, float(history.attrs["fit_seconds"]), pred
+
+
+def fit_members_in_processes(net: dict[str, Any], cfg: dict[str, Any], trainings: list[Arrays],
+                             held_out: Arrays, labels: list[str], processes: int) -> list[tuple]:
+    """[(member, epoch log, fit seconds, held-out prediction)] for member k = 0.. trained on
+    `trainings[k]`, at most `processes` at a time."""
+    keys = list(held_out[0])
+    with tempfile.TemporaryDirectory(prefix="lstm-members-") as tmp:
+        folder = Path(tmp)
+        _save(held_out, folder, "held_out")
+        for k, arrays in enumerate(trainings):
+            _save(arrays, folder, f"train{k}")
+        logger.info("Training %d LSTM networks in %d processes at a time", len(trainings),
+                    processes)
+        context = multiprocessing.get_context("spawn")
+        try:
+            with ProcessPoolExecutor(max_workers=processes, mp_context=context) as pool:
+                futures = [pool.submit(_member_job, net, cfg, k, labels[k], tmp, keys)
+                           for k in range(len(trainings))]
+                results = [f.result() for f in futures]
+        except BrokenProcessPool as exc:
+            raise RuntimeError(
+                "a process training an LSTM network died (out of memory?); set "
+                "lstm_model.member_processes: 1 to train the networks one after the other in "
+                "this process") from exc
+    for _, history, seconds, _ in results:
+        history.attrs["fit_seconds"] = seconds
+    return results
