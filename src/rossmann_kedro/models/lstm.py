@@ -416,12 +416,12 @@ def train_network(
     n_train_targets = int((w_tr > 0).sum())
     labels = ["LSTM" if n_members == 1 else f"LSTM member {k + 1}/{n_members}"
               for k in range(n_members)]
-    members, histories, pred, fit_seconds = [], [], np.zeros(w_va.shape), 0.0
+    members, histories, pred = [], [], np.zeros(w_va.shape)
+    t_fit = time.perf_counter()
 
     def collect(k: int, member: NetworkMember, history: pd.DataFrame, held_out_pred) -> None:
-        nonlocal pred, fit_seconds
+        nonlocal pred
         members.append(member)
-        fit_seconds += history.attrs["fit_seconds"]
         histories.append(history.assign(member=k + 1))
         pred += np.asarray(held_out_pred) / n_members
 
@@ -435,7 +435,7 @@ def train_network(
         results = fit_members_in_processes(net, cfg, trainings, (x_va, y_va, w_va), labels,
                                            processes)
         del trainings
-        for k, (member, history, _, held_out_pred) in enumerate(results):
+        for k, (member, history, held_out_pred) in enumerate(results):
             collect(k, member, history, held_out_pred)
     else:
         for k in range(n_members):
@@ -449,6 +449,7 @@ def train_network(
             collect(k, member, history,
                     np.asarray(model.predict(x_va, batch_size=2048, verbose=0))[..., 0])
         del x_tr, y_tr, w_tr
+    fit_seconds = time.perf_counter() - t_fit  # wall time of all members (side by side or not)
     best_epochs = [int(h["val_loss"].idxmin()) + 1 for h in histories]
     history = pd.concat(histories, ignore_index=True)
 

@@ -60,13 +60,13 @@ def _member_job(net: dict[str, Any], cfg: dict[str, Any], k: int, label: str, fo
     keras.utils.set_random_seed(int(cfg["seed"]) + k)
     member, history, model = _fit_member(net, cfg, train, held_out, label)
     pred = np.asarray(model.predict(held_out[0], batch_size=2048, verbose=0))[..., 0]
-    return member, history, float(history.attrs["fit_seconds"]), pred
+    return member, history, pred
 
 
 def fit_members_in_processes(net: dict[str, Any], cfg: dict[str, Any], trainings: list[Arrays],
                              held_out: Arrays, labels: list[str], processes: int) -> list[tuple]:
-    """[(member, epoch log, fit seconds, held-out prediction)] for member k = 0.. trained on
-    `trainings[k]`, at most `processes` at a time."""
+    """[(member, epoch log, held-out prediction)] for member k = 0.. trained on `trainings[k]`,
+    at most `processes` at a time."""
     keys = list(held_out[0])
     with tempfile.TemporaryDirectory(prefix="lstm-members-") as tmp:
         folder = Path(tmp)
@@ -86,6 +86,4 @@ def fit_members_in_processes(net: dict[str, Any], cfg: dict[str, Any], trainings
                 "a process training an LSTM network died (out of memory?); set "
                 "lstm_model.member_processes: 1 to train the networks one after the other in "
                 "this process") from exc
-    for _, history, seconds, _ in results:
-        history.attrs["fit_seconds"] = seconds
     return results

@@ -1,0 +1,77 @@
+"""Time the LSTM's two member networks trained one after the other in this process
+(`lstm_model.member_processes: 1`) against side by side in two processes (the default, 2), in one
+run on the same data, and check that both give the same networks to the bit.
+
+    python benchmarks/bench_lstm_members.py                   # real data, all stores
+    python benchmarks/bench_lstm_members.py --max-stores 300  # a seeded sample (quicker)
+    python benchmarks/bench_lstm_members.py --synthetic       # the 60-store synthetic default
+
+Fits the validation-phase network of lstm_model (feature_engineering's validation context) in a
+throwaway workspace, never in the repo's data/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from _common import DEFAULT_DATA, peak_rss_mib
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--synthetic", action="store_true", help="use the synthetic default data")
+    parser.add_argument("--max-stores", type=int, default=None, help="seeded store sample")
+    args = parser.parse_args()
+    raw = [] if args.synthetic else sorted(DEFAULT_DATA.glob("*.csv*"))
+    if not args.synthetic and not raw:
+        print(f"skip: no real data in {DEFAULT_DATA} (or use --synthetic)")
+        return 0
+    import logging
+
+    from kedro.framework.session import KedroSession
+    from kedro.framework.startup import bootstrap_project
+
+    from rossmann_kedro.models.lstm import train_network
+    from rossmann_kedro.pipelines.lstm_model.nodes import select_stores
+    from rossmann_kedro.workspace import make_workspace, run_pipeline
+
+    with tempfile.TemporaryDirectory() as tmp:
+        ws = make_workspace(Path(tmp) / "ws", raw_files=raw)
+        run_pipeline(ws, "data_processing")
+        run_pipeline(ws, "feature_engineering")
+        bootstrap_project(ws)
+        with contextlib.chdir(ws), KedroSession.create(project_path=ws) as session:
+            context = session.load_context()
+            catalog, params = context.catalog, dict(context.params["lstm_model"])
+            if args.max_stores:
+                params["max_stores"] = args.max_stores
+            sales = select_stores(catalog.load("sales_with_store"), params)
+            feature_context = catalog.load("feature_context_validation")
+        logging.disable(logging.INFO)
+        models, seconds = {}, {}
+        for processes in (1, 2):
+            t0 = time.perf_counter()
+            models[processes] = train_network(sales, feature_context, params,
+                                              member_processes=processes)
+            seconds[processes] = time.perf_counter() - t0
+    same = all(np.array_equal(a, b)
+               for m1, m2 in zip(models[1].members, models[2].members, strict=True)
+               for a, b in zip(m1.weights, m2.weights, strict=True))
+    tr = models[2].training
+    print(f"data: {'synthetic' if args.synthetic else 'real'}, {sales['Store'].nunique()} stores, "
+          f"{tr['n_train_windows']} training windows per network, "
+          f"{params['ensemble_members']} networks, epochs {tr['epochs_trained']}")
+    print(f"train_network, one after the other (member_processes=1): {seconds[1]:.1f} s")
+    print(f"train_network, side by side        (member_processes=2): {seconds[2]:.1f} s "
+          f"({seconds[2] / seconds[1]:.2f} of the first)")
+    print(f"same networks to the bit: {same}; peak RSS of this process {peak_rss_mib():.0f} MiB")
+    return 0 if same else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
