@@ -198,8 +198,9 @@ def window_levels(
     fallback: FallbackLevels, min_valid: int,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(level, n_valid): mean log1p(Sales) over the window's valid days, or the `fallback`
-    level for this store and window when fewer than `min_valid` days are valid. Removing this local level is
-    the model's de-trending step (a differencing against the recent mean, see the README)."""
+    level for this store and window when fewer than `min_valid` days are valid. Removing this
+    local level is the model's de-trending step (a differencing against the recent mean, see
+    the README)."""
     idx = window_indices(anchors, window)
     ls = grid.log_sales[store_idx[:, None], idx]
     n_valid = np.sum(~np.isnan(ls), axis=1)

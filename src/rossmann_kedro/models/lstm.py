@@ -416,15 +416,7 @@ def train_network(
     n_train_targets = int((w_tr > 0).sum())
     labels = ["LSTM" if n_members == 1 else f"LSTM member {k + 1}/{n_members}"
               for k in range(n_members)]
-    members, histories, pred = [], [], np.zeros(w_va.shape)
     t_fit = time.perf_counter()
-
-    def collect(k: int, member: NetworkMember, history: pd.DataFrame, held_out_pred) -> None:
-        nonlocal pred
-        members.append(member)
-        histories.append(history.assign(member=k + 1))
-        pred += np.asarray(held_out_pred) / n_members
-
     processes = min(int(member_processes), n_members)
     if processes > 1:  # every member's draw first (the same draws, in the same order), then
         trainings = [(x_tr, y_tr, w_tr)]  # all members at once in their own processes
@@ -435,21 +427,22 @@ def train_network(
         results = fit_members_in_processes(net, cfg, trainings, (x_va, y_va, w_va), labels,
                                            processes)
         del trainings
-        for k, (member, history, held_out_pred) in enumerate(results):
-            collect(k, member, history, held_out_pred)
     else:
+        results = []
         for k in range(n_members):
             if k > 0:  # its own draw of training windows and targets; same scalers and held-out set
                 del x_tr, y_tr, w_tr
                 train_s = draw_training_samples()
                 x_tr, y_tr, w_tr, _ = assemble(grid, cov_scaled, train_s, cfg, fallback, tscale, offset)
-            keras.utils.set_random_seed(int(cfg["seed"]) + k)
-            member, history, model = _fit_member(net, cfg, (x_tr, y_tr, w_tr), (x_va, y_va, w_va),
-                                                 labels[k])
-            collect(k, member, history,
-                    np.asarray(model.predict(x_va, batch_size=2048, verbose=0))[..., 0])
+            results.append(fit_member(net, cfg, k, (x_tr, y_tr, w_tr), (x_va, y_va, w_va),
+                                      labels[k]))
         del x_tr, y_tr, w_tr
     fit_seconds = time.perf_counter() - t_fit  # wall time of all members (side by side or not)
+    members = [member for member, _, _ in results]
+    histories = [history.assign(member=k + 1) for k, (_, history, _) in enumerate(results)]
+    pred = np.zeros(w_va.shape)
+    for _, _, held_out_pred in results:  # in member order, as the served mean adds them
+        pred += held_out_pred / n_members
     best_epochs = [int(h["val_loss"].idxmin()) + 1 for h in histories]
     history = pd.concat(histories, ignore_index=True)
 
@@ -480,11 +473,13 @@ def train_network(
     return forecaster
 
 
-def _fit_member(net: dict[str, Any], cfg: dict[str, Any], train: tuple, held_out: tuple,
-                label: str) -> tuple[NetworkMember, pd.DataFrame, Any]:
-    """Build and fit one network (early stopping on `held_out`, best weights restored):
-    (its weights as a member, its epoch log with `fit_seconds` in attrs, the Keras model)."""
+def fit_member(net: dict[str, Any], cfg: dict[str, Any], k: int, train: tuple, held_out: tuple,
+               label: str) -> tuple[NetworkMember, pd.DataFrame, np.ndarray]:
+    """Build and fit member k (Keras seeded with seed + k; early stopping on `held_out`, best
+    weights restored): (its weights as a member, its epoch log, its held-out prediction). The
+    in-process loop and `member_processes` both call this, so both train the same networks."""
     keras = import_keras()
+    keras.utils.set_random_seed(int(cfg["seed"]) + k)
     model, _ = build_network(net)
     model.compile(optimizer=keras.optimizers.Adam(float(cfg["learning_rate"])), loss="mse")
     stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=int(cfg["early_stopping_patience"]),
@@ -502,7 +497,8 @@ def _fit_member(net: dict[str, Any], cfg: dict[str, Any], train: tuple, held_out
                 history.attrs["fit_seconds"])
     member = NetworkMember(weights=[np.asarray(v) for v in model.get_weights()],
                            head=head_weights(model, len(net["dense_units"])))
-    return member, history, model
+    held_out_pred = np.asarray(model.predict(held_out[0], batch_size=2048, verbose=0))[..., 0]
+    return member, history, held_out_pred
 
 
 # --------------------------------------------------------------------------------------------
