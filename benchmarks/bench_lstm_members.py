@@ -12,24 +12,23 @@ throwaway workspace, never in the repo's data/.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-from _common import DEFAULT_DATA, peak_rss_mib
+from _common import parser_with_data, peak_rss_mib, real_raw_files
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = parser_with_data(__doc__)
     parser.add_argument("--synthetic", action="store_true", help="use the synthetic default data")
     parser.add_argument("--max-stores", type=int, default=None, help="seeded store sample")
     args = parser.parse_args()
-    raw = [] if args.synthetic else sorted(DEFAULT_DATA.glob("*.csv*"))
+    raw = [] if args.synthetic else real_raw_files(args.data)
     if not args.synthetic and not raw:
-        print(f"skip: no real data in {DEFAULT_DATA} (or use --synthetic)")
+        print("(or use --synthetic)")
         return 0
     import logging
 
