@@ -127,6 +127,10 @@ TARGET_FEATURES: tuple[str, ...] = (*BASE_TARGET_FEATURES, *DERIVED_TARGET_FEATU
 
 #: Position of the baseline's cell offset among the raw target covariates (see module docstring).
 CELL_OFFSET = TARGET_FEATURES.index("cell_rel_log_sales")
+#: The target day's counterpart a year before (`year_ago_covariates`), inserted before `lead`.
+YEAR_AGO_FEATURES: tuple[str, ...] = ("year_ago_day", "year_ago_week", "year_ago_known")
+#: 52 weeks: the same weekday a year before.
+YEAR_DAYS = 364
 
 
 class LSTMConfig(Config):
@@ -151,6 +155,7 @@ class LSTMConfig(Config):
     scaler_robust_quantile: float = Field(ge=0.0, lt=0.5)
     interval_level: float = Field(gt=0.0, lt=1.0)
     interval_band_days: PositiveInt
+    year_ago_covariates: bool
 
 
 def network_settings(config: LSTMConfig | Mapping[str, Any]) -> dict[str, Any]:
@@ -202,6 +207,77 @@ def scaled_lead(lead: np.ndarray, horizon: int) -> np.ndarray:
     return 2.0 * (np.asarray(lead, np.float64) - 1) / max(horizon - 1, 1) - 1.0
 
 
+def scaled_year_ago(year_ago: np.ndarray, target_scale: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """The two year-ago deltas on the target's scale (without its shift: 0 stays "as the
+    level"); the known flag as is."""
+    out = year_ago.copy()
+    out[..., :2] *= target_scale[0][0]
+    return out
+
+
+def _window_sums(values: np.ndarray, start: np.ndarray, stop: np.ndarray,
+                 store_idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(sum, count) of the non-NaN `values[store, start..stop]` (inclusive day indices, any
+    shape broadcast with `store_idx`; parts outside the grid count as missing)."""
+    n_days = values.shape[1]
+    ok = ~np.isnan(values)
+    csum = np.zeros((len(values), n_days + 1))
+    ccnt = np.zeros((len(values), n_days + 1), dtype=np.int64)
+    np.cumsum(np.where(ok, values, 0.0), axis=1, out=csum[:, 1:])
+    np.cumsum(ok, axis=1, out=ccnt[:, 1:])
+    lo = np.clip(start, 0, n_days)
+    hi = np.clip(stop + 1, 0, n_days)
+    hi = np.maximum(hi, lo)
+    return csum[store_idx, hi] - csum[store_idx, lo], ccnt[store_idx, hi] - ccnt[store_idx, lo]
+
+
+def moving_event_days(grid: SeriesGrid) -> np.ndarray:
+    """(n_stores, n_days) bool: the days a year-ago reading skips because their events move
+    between years (a weekday 364 days later is another date): state holidays, the day before
+    one (the shopping before Easter or Christmas), and the Carnival days."""
+    holiday = grid.state_holiday > 0
+    before = np.zeros_like(holiday)
+    before[:, :-1] = holiday[:, 1:]
+    days = grid.start_day + np.arange(grid.n_days)
+    carnival = np.isin(cal.carnival_offset(days), cal.CARNIVAL_EFFECT_OFFSETS)
+    return holiday | before | carnival[None, :]
+
+
+def year_ago_covariates(log_sales: np.ndarray, offset: np.ndarray, store_idx: np.ndarray,
+                        anchors: np.ndarray, targets: np.ndarray, window: int,
+                        min_valid: int, skip: np.ndarray | None = None) -> np.ndarray:
+    """(n, k, 3) float64 `YEAR_AGO_FEATURES` of target days `targets` (n, k) of windows ending
+    at `anchors` (n,): what the same weekday a year before (t - 364) sold, less its cell offset,
+    relative to the level of the window that ended a year before the anchor; the same over the
+    seven days centred on it (steadier); and whether they are known (0 and 0 when the year-ago
+    window or week has too few valid days, e.g. in the first year of history). The day falls back
+    to the week when it has no valid sale. This is the year-ago analogue of the training target
+    (log sales - cell offset - window level), so a January after December's peak or an Easter
+    week reads what the same weeks did last year. Every day read is at or before the anchor for
+    lead times up to 360 days.
+
+    `log_sales` (n_stores, n_days) NaN on invalid days; `offset` the cell offsets on them;
+    `skip` days not read as a year-ago day or week (`moving_event_days`)."""
+    s = np.asarray(store_idx)
+    a = np.asarray(anchors) - YEAR_DAYS
+    lvl_sum, lvl_n = _window_sums(log_sales, a - window + 1, a, s)
+    level_known = (lvl_n >= min_valid) & (a - window + 1 >= 0)
+    level = lvl_sum / np.maximum(lvl_n, 1)
+    rel = log_sales - offset if skip is None else np.where(skip, np.nan, log_sales - offset)
+    d = np.asarray(targets) - YEAR_DAYS
+    sb = s[:, None]
+    week_sum, week_n = _window_sums(rel, d - 3, d + 3, sb)
+    week = week_sum / np.maximum(week_n, 1)
+    day_sum, day_n = _window_sums(rel, d, d, sb)
+    day = np.where(day_n > 0, day_sum, week)
+    known = level_known[:, None] & (week_n >= 3)
+    out = np.zeros((*d.shape, 3))
+    out[..., 0] = np.where(known, day - level[:, None], 0.0)
+    out[..., 1] = np.where(known, week - level[:, None], 0.0)
+    out[..., 2] = known
+    return out
+
+
 def grid_covariates(grid: SeriesGrid, sales: pd.DataFrame, context: FeatureContext) -> np.ndarray:
     """(n_stores, n_days, C) float32 raw covariates of every valid grid cell (zeros elsewhere;
     only valid cells are ever targets). Computed by the same `build_features` as serving."""
@@ -215,6 +291,25 @@ def grid_covariates(grid: SeriesGrid, sales: pd.DataFrame, context: FeatureConte
     cov = np.zeros((*grid.valid.shape, len(TARGET_FEATURES) - 1), dtype=np.float32)
     cov[si, di] = covariate_matrix(build_features(rows, context))
     return cov
+
+
+def _history_cell_offsets(grid: SeriesGrid, sales: pd.DataFrame, context: FeatureContext,
+                          horizon: int) -> np.ndarray:
+    """(n_stores, n_days) cell offsets (`cell_rel_log_sales`) of the valid history days the
+    year-ago covariates of lead times 1..`horizon` read (0 elsewhere), by the same
+    `build_features` as training."""
+    end = grid.n_days - 1
+    first = grid.start_day + max(end - YEAR_DAYS - 3, 0)
+    last = grid.start_day + min(end - YEAR_DAYS + horizon + 3, end)
+    days = cal.to_day_numbers(sales["Date"])
+    rows = sales.loc[(days >= first) & (days <= last) & sales["Store"].isin(grid.store_ids)]
+    out = np.zeros(grid.valid.shape)
+    if len(rows):
+        si = grid.store_index(rows["Store"].to_numpy(np.int64))
+        di = cal.to_day_numbers(rows["Date"]) - grid.start_day
+        keep = grid.valid[si, di]
+        out[si[keep], di[keep]] = covariate_matrix(build_features(rows.loc[keep], context))[:, CELL_OFFSET]
+    return out
 
 
 class LeadBandedInterval:
@@ -327,11 +422,15 @@ def assemble(grid: SeriesGrid, cov_scaled: np.ndarray, samples: Samples, cfg: di
                              cfg["min_valid_days"])
     s = samples.store_idx[:, None]
     lead = samples.target - samples.anchor[:, None]
-    targets = np.concatenate(
-        [cov_scaled[s, samples.target], scaled_lead(lead, horizon)[..., None].astype(np.float32)],
-        axis=-1)
-    y_log = grid.log_sales[s, samples.target] - offset[s, samples.target]
     scale, mn = tscale
+    parts = [cov_scaled[s, samples.target]]
+    if cfg["year_ago_covariates"]:
+        parts.append(scaled_year_ago(year_ago_covariates(
+            grid.log_sales, offset, samples.store_idx, samples.anchor, samples.target, w,
+            int(cfg["min_valid_days"]), moving_event_days(grid)), tscale).astype(np.float32))
+    parts.append(scaled_lead(lead, horizon)[..., None].astype(np.float32))
+    targets = np.concatenate(parts, axis=-1)
+    y_log = grid.log_sales[s, samples.target] - offset[s, samples.target]
     y = np.where(samples.weight > 0, (y_log - level[:, None]) * scale[0] + mn[0], 0.0)
     weight = samples.weight * np.where(grid.state_holiday[s, samples.target] > 0,
                                        float(cfg["holiday_target_weight"]), 1.0)
@@ -368,6 +467,9 @@ def train_network(
     keras.utils.set_random_seed(int(cfg["seed"]))
     rng = np.random.default_rng(int(cfg["seed"]))
     w, horizon = int(cfg["window_days"]), int(cfg["horizon_days"])
+    if cfg["year_ago_covariates"] and horizon > YEAR_DAYS - 4:
+        raise ValueError(f"horizon_days {horizon} > {YEAR_DAYS - 4}: the year-ago covariates "
+                         "would read days after the forecast origin")
 
     grid = build_grid(sales, end=cutoff)
     end_idx = grid.n_days - 1
@@ -405,8 +507,10 @@ def train_network(
                 grid.date_of(inner).date(), len(train_s), int((w_tr > 0).sum()), len(val_s),
                 int((w_va > 0).sum()), time.perf_counter() - t0)
 
+    year_ago = bool(cfg["year_ago_covariates"])
     net = {"window_days": w, "n_window_features": len(WINDOW_FEATURES),
-           "n_target_features": len(TARGET_FEATURES), "n_stores": len(grid.store_ids),
+           "n_target_features": len(TARGET_FEATURES) + len(YEAR_AGO_FEATURES) * year_ago,
+           "year_ago": year_ago, "n_stores": len(grid.store_ids),
            "store_embedding_dim": int(cfg["store_embedding_dim"]),
            "lstm_units": [int(u) for u in cfg["lstm_units"]],
            "dense_units": [int(u) for u in cfg["dense_units"]]}
@@ -559,6 +663,7 @@ class LSTMForecaster:
         self._store_ids = np.zeros(0, np.int64)
         self._level = np.zeros(0)
         self._ctx = np.zeros((len(self.members), 0, 0))  # (member, store, head units)
+        self._year_ago: np.ndarray | None = None  # (store, lead - 1, 3) scaled year-ago covariates
 
     # -- pickling: plain numpy state only; the Keras model is rebuilt on demand ----------------
     def __getstate__(self) -> dict[str, Any]:
@@ -573,6 +678,7 @@ class LSTMForecaster:
         state.setdefault("event_weights", {})  # pickled before event adjustments: none
         state.setdefault("log_shift", 0.0)      # pickled before the LSTM's bias test: none
         state.pop("fallback_level", None)       # pickled before the gap-aware fallback: unused
+        state.setdefault("_year_ago", None)      # pickled before the year-ago covariates: none
         self.__dict__.update(state)
         self._model = None
 
@@ -608,6 +714,12 @@ class LSTMForecaster:
             ctx.append(encoder.predict({"window": windows,
                                         "store": emb_idx[:, None].astype(np.int32)},
                                        batch_size=2048, verbose=0))
+        if self.net.get("year_ago"):
+            self._year_ago = scaled_year_ago(year_ago_covariates(
+                grid.log_sales, _history_cell_offsets(grid, sales, context, self.horizon_days),
+                np.arange(len(grid.store_ids)), np.full(len(grid.store_ids), end_idx),
+                end_idx + np.arange(1, self.horizon_days + 1)[None, :].repeat(len(grid.store_ids), 0),
+                w, int(cfg["min_valid_days"]), moving_event_days(grid)), self.target_scale)
         self.context = context
         self._store_ids = grid.store_ids
         self._level = level.astype(np.float64)
@@ -629,7 +741,9 @@ class LSTMForecaster:
             "interval_level": self.interval.level,
             "interval_method": interval_method(self.interval),
             "feature_names": [*(f"window:{f}" for f in WINDOW_FEATURES),
-                              *(f"target:{f}" for f in TARGET_FEATURES), "store_embedding"],
+                              *(f"target:{f}" for f in TARGET_FEATURES[:-1]),
+                              *(f"target:{f}" for f in YEAR_AGO_FEATURES if self.net.get("year_ago")),
+                              "target:lead", "store_embedding"],
             "n_stores": len(grid.store_ids),
             "stores_with_short_window": int(np.sum(n_valid < int(cfg["min_valid_days"]))),
             "config": {k: v for k, v in cfg.items()},
@@ -689,8 +803,10 @@ class LSTMForecaster:
         feats = build_features(rows, self.context).to_numpy()
         scale, mn = self.covariate_scale
         raw = covariate_matrix(feats)
-        x = np.hstack([raw * scale + mn,
-                       scaled_lead(lead, self.horizon_days)[:, None]])
+        parts = [raw * scale + mn]
+        if self.net.get("year_ago"):
+            parts.append(self._year_ago[pos, lead - 1])
+        x = np.hstack([*parts, scaled_lead(lead, self.horizon_days)[:, None]])
         out = np.zeros(len(x))
         for member, ctx in zip(self.members, self._ctx, strict=True):
             (k0, b0), *rest = member.head
