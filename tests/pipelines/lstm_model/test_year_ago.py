@@ -26,7 +26,7 @@ def test_a_repeating_season_is_read_exactly_from_the_year_before() -> None:
     anchors = np.array([YEAR_DAYS + 40, YEAR_DAYS + 100, 2 * YEAR_DAYS])
     targets = anchors[:, None] + np.array([1, 7, 30, 100])[None, :]
     out = year_ago_covariates(log_sales, offset, stores, anchors, targets, WINDOW, MIN_VALID)
-    level = np.array([log_sales[s, a - WINDOW + 1:a + 1].mean() for s, a in zip(stores, anchors)])
+    level = np.array([log_sales[s, a - WINDOW + 1:a + 1].mean() for s, a in zip(stores, anchors, strict=True)])
     # the training target of the network: the day's log sales less the window level
     target_dev = log_sales[stores[:, None], targets] - level[:, None]
     np.testing.assert_allclose(out[..., 0], target_dev, atol=1e-12)
@@ -72,7 +72,7 @@ def test_nothing_after_the_anchor_is_read() -> None:
     targets = anchors[:, None] + np.arange(1, 361)[None, :]      # lead times up to 360 days
     before = year_ago_covariates(log_sales, offset, stores, anchors, targets, WINDOW, MIN_VALID)
     changed, changed_offset = log_sales.copy(), offset.copy()
-    for s, a in zip(stores, anchors):
+    for s, a in zip(stores, anchors, strict=True):
         changed[s, a + 1:] += 3.0
         changed_offset[s, a + 1:] -= 1.0
     after = year_ago_covariates(changed, changed_offset, stores, anchors, targets, WINDOW,
@@ -144,7 +144,11 @@ def _assert_served_covariates_are_the_training_ones(model, sales, context) -> No
     window ending at the history's last day (cell offsets from the training grid's covariates)."""
     from rossmann_kedro import timeseries as ts
     from rossmann_kedro.models.lstm import (
-        CELL_OFFSET, grid_covariates, moving_event_days, scaled_year_ago)
+        CELL_OFFSET,
+        grid_covariates,
+        moving_event_days,
+        scaled_year_ago,
+    )
 
     grid = ts.build_grid(sales, end=context.train_end)
     offset = grid_covariates(grid, sales, context)[..., CELL_OFFSET].astype(np.float64)
