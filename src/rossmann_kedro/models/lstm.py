@@ -419,22 +419,43 @@ class _LogProgress:
 # --------------------------------------------------------------------------------------------
 # Training data
 # --------------------------------------------------------------------------------------------
+#: Training windows per chunk when their head inputs are filled in: bounds the temporaries.
+ASSEMBLE_CHUNK = 16384
+
+
+def target_inputs(grid: SeriesGrid, cov_scaled: np.ndarray, samples: Samples,
+                  cfg: dict[str, Any], tscale: tuple[np.ndarray, np.ndarray], offset: np.ndarray,
+                  chunk: int = ASSEMBLE_CHUNK) -> np.ndarray:
+    """(n, k, n_target_features) float32 head inputs of the samples' target days: scaled
+    covariates, the year-ago covariates (when configured) and the scaled lead time. Filled
+    `chunk` windows at a time into one array: the same values as computed at once, without a
+    full-size temporary per part (on the real data each is ~1 GB)."""
+    w, horizon = int(cfg["window_days"]), int(cfg["horizon_days"])
+    year_ago = bool(cfg["year_ago_covariates"])
+    skip = moving_event_days(grid) if year_ago else None
+    n_cov = cov_scaled.shape[-1]
+    out = np.empty((*samples.target.shape, n_cov + len(YEAR_AGO_FEATURES) * year_ago + 1),
+                   dtype=np.float32)
+    for lo in range(0, len(samples.anchor), chunk):
+        part = slice(lo, lo + chunk)
+        stores, anchors, targets = samples.store_idx[part], samples.anchor[part], samples.target[part]
+        out[part, :, :n_cov] = cov_scaled[stores[:, None], targets]
+        if year_ago:
+            out[part, :, n_cov:-1] = scaled_year_ago(year_ago_covariates(
+                grid.log_sales, offset, stores, anchors, targets, w, int(cfg["min_valid_days"]),
+                skip), tscale)
+        out[part, :, -1] = scaled_lead(targets - anchors[:, None], horizon)
+    return out
+
+
 def assemble(grid: SeriesGrid, cov_scaled: np.ndarray, samples: Samples, cfg: dict[str, Any],
              fallback: FallbackLevels, tscale: tuple[np.ndarray, np.ndarray], offset: np.ndarray) -> tuple[dict, np.ndarray, np.ndarray, np.ndarray]:
     """(inputs, y (n,k,1), weight (n,k), level (n,)) for `samples`."""
-    w, horizon = cfg["window_days"], cfg["horizon_days"]
+    w = cfg["window_days"]
     level, _ = window_levels(grid, samples.store_idx, samples.anchor, w, fallback,
                              cfg["min_valid_days"])
     s = samples.store_idx[:, None]
-    lead = samples.target - samples.anchor[:, None]
     scale, mn = tscale
-    parts = [cov_scaled[s, samples.target]]
-    if cfg["year_ago_covariates"]:
-        parts.append(scaled_year_ago(year_ago_covariates(
-            grid.log_sales, offset, samples.store_idx, samples.anchor, samples.target, w,
-            int(cfg["min_valid_days"]), moving_event_days(grid)), tscale).astype(np.float32))
-    parts.append(scaled_lead(lead, horizon)[..., None].astype(np.float32))
-    targets = np.concatenate(parts, axis=-1)
     y_log = grid.log_sales[s, samples.target] - offset[s, samples.target]
     y = np.where(samples.weight > 0, (y_log - level[:, None]) * scale[0] + mn[0], 0.0)
     weight = samples.weight * np.where(grid.state_holiday[s, samples.target] > 0,
@@ -442,7 +463,7 @@ def assemble(grid: SeriesGrid, cov_scaled: np.ndarray, samples: Samples, cfg: di
     inputs = {
         "window": window_tensor(grid, samples.store_idx, samples.anchor, w, level, tscale),
         "store": samples.store_idx[:, None].astype(np.int32),
-        "targets": targets.astype(np.float32),
+        "targets": target_inputs(grid, cov_scaled, samples, cfg, tscale, offset),
     }
     return inputs, y[..., None].astype(np.float32), weight.astype(np.float32), level
 

@@ -159,3 +159,42 @@ def _assert_served_covariates_are_the_training_ones(model, sales, context) -> No
         int(model.config["min_valid_days"]), moving_event_days(grid)), model.target_scale)
     assert expected[..., 2].all()
     np.testing.assert_allclose(model._year_ago, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_head_inputs_filled_by_chunks_are_the_ones_computed_at_once() -> None:
+    """`target_inputs` fills the head inputs a chunk of windows at a time to bound its
+    temporaries; the values must be exactly the parts computed at once and concatenated."""
+    from rossmann_kedro import timeseries as ts
+    from rossmann_kedro.models.lstm import (
+        moving_event_days,
+        scaled_lead,
+        scaled_year_ago,
+        target_inputs,
+    )
+
+    from .conftest import planted_tables, tiny_config
+
+    sales, _, _ = planted_tables(n_stores=3, days=2 * YEAR_DAYS)
+    sales.loc[sales["Date"].isin(pd.to_datetime(["2014-12-25", "2015-04-06"])), "StateHoliday"] = "a"
+    grid = ts.build_grid(sales)
+    rng = np.random.default_rng(0)
+    samples = ts.supervised_samples(grid, WINDOW, 35, WINDOW, grid.n_days - 36, 0,
+                                    grid.n_days - 1, 3, 10, MIN_VALID, rng)
+    cfg = tiny_config(window_days=WINDOW, min_valid_days=MIN_VALID).model_dump()
+    cov = rng.normal(size=(*grid.valid.shape, 5)).astype(np.float32)
+    offset = rng.normal(0, 0.1, grid.valid.shape)
+    tscale = (np.array([1.7]), np.array([0.2]))
+    expected = np.concatenate([
+        cov[samples.store_idx[:, None], samples.target],
+        scaled_year_ago(year_ago_covariates(
+            grid.log_sales, offset, samples.store_idx, samples.anchor, samples.target, WINDOW,
+            MIN_VALID, moving_event_days(grid)), tscale).astype(np.float32),
+        scaled_lead(samples.target - samples.anchor[:, None], 35)[..., None].astype(np.float32),
+    ], axis=-1)
+    assert len(samples) > 100 and expected[..., -2].any()   # year-ago known for later windows
+    got = target_inputs(grid, cov, samples, cfg, tscale, offset, chunk=37)
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got, expected)
+    without = target_inputs(grid, cov, samples, {**cfg, "year_ago_covariates": False}, tscale,
+                            offset, chunk=37)
+    np.testing.assert_array_equal(without, np.delete(expected, [5, 6, 7], axis=-1))
