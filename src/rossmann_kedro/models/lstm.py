@@ -220,20 +220,26 @@ def scaled_year_ago(year_ago: np.ndarray, target_scale: tuple[np.ndarray, np.nda
     return out
 
 
-def _window_sums(values: np.ndarray, start: np.ndarray, stop: np.ndarray,
-                 store_idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(sum, count) of the non-NaN `values[store, start..stop]` (inclusive day indices, any
-    shape broadcast with `store_idx`; parts outside the grid count as missing)."""
-    n_days = values.shape[1]
-    ok = ~np.isnan(values)
-    csum = np.zeros((len(values), n_days + 1))
-    ccnt = np.zeros((len(values), n_days + 1), dtype=np.int64)
-    np.cumsum(np.where(ok, values, 0.0), axis=1, out=csum[:, 1:])
-    np.cumsum(ok, axis=1, out=ccnt[:, 1:])
-    lo = np.clip(start, 0, n_days)
-    hi = np.clip(stop + 1, 0, n_days)
-    hi = np.maximum(hi, lo)
-    return csum[store_idx, hi] - csum[store_idx, lo], ccnt[store_idx, hi] - ccnt[store_idx, lo]
+class _PrefixSums:
+    """Per-store running sums and counts of the non-NaN values of a (n_stores, n_days) array,
+    made once, so any number of windows is summed by two lookups each."""
+
+    def __init__(self, values: np.ndarray) -> None:
+        self.n_days = values.shape[1]
+        ok = ~np.isnan(values)
+        self.total = np.zeros((len(values), self.n_days + 1))
+        self.count = np.zeros((len(values), self.n_days + 1), dtype=np.int64)
+        np.cumsum(np.where(ok, values, 0.0), axis=1, out=self.total[:, 1:])
+        np.cumsum(ok, axis=1, out=self.count[:, 1:])
+
+    def window(self, store_idx: np.ndarray, start: np.ndarray,
+               stop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(sum, count) over days start..stop (inclusive, any shape broadcast with
+        `store_idx`; parts outside the grid count as missing)."""
+        lo = np.clip(start, 0, self.n_days)
+        hi = np.maximum(np.clip(stop + 1, 0, self.n_days), lo)
+        return (self.total[store_idx, hi] - self.total[store_idx, lo],
+                self.count[store_idx, hi] - self.count[store_idx, lo])
 
 
 def moving_event_days(grid: SeriesGrid) -> np.ndarray:
@@ -246,6 +252,42 @@ def moving_event_days(grid: SeriesGrid) -> np.ndarray:
     days = grid.start_day + np.arange(grid.n_days)
     carnival = np.isin(cal.carnival_offset(days), cal.CARNIVAL_EFFECT_OFFSETS)
     return holiday | before | carnival[None, :]
+
+
+class YearAgoReader:
+    """Reads the year-ago covariates (`year_ago_covariates`) of any windows of one grid: the
+    running sums of its log sales and of its offset-free, event-skipped log sales are made once,
+    however many chunks of windows are read."""
+
+    def __init__(self, log_sales: np.ndarray, offset: np.ndarray, window: int, min_valid: int,
+                 skip: np.ndarray | None = None) -> None:
+        rel = log_sales - offset if skip is None else np.where(skip, np.nan, log_sales - offset)
+        self.sales = _PrefixSums(log_sales)
+        self.rel = _PrefixSums(rel)
+        self.window = int(window)
+        self.min_valid = int(min_valid)
+
+    def covariates(self, store_idx: np.ndarray, anchors: np.ndarray,
+                   targets: np.ndarray) -> np.ndarray:
+        """(n, k, 3) float64 `YEAR_AGO_FEATURES` of `targets` (n, k) of windows ending at
+        `anchors` (n,) of stores `store_idx` (n,); see `year_ago_covariates`."""
+        s = np.asarray(store_idx)
+        a = np.asarray(anchors) - YEAR_DAYS
+        lvl_sum, lvl_n = self.sales.window(s, a - self.window + 1, a)
+        level_known = (lvl_n >= self.min_valid) & (a - self.window + 1 >= 0)
+        level = lvl_sum / np.maximum(lvl_n, 1)
+        d = np.asarray(targets) - YEAR_DAYS
+        sb = s[:, None]
+        week_sum, week_n = self.rel.window(sb, d - 3, d + 3)
+        week = week_sum / np.maximum(week_n, 1)
+        day_sum, day_n = self.rel.window(sb, d, d)
+        day = np.where(day_n > 0, day_sum, week)
+        known = level_known[:, None] & (week_n >= 3)
+        out = np.zeros((*d.shape, 3))
+        out[..., 0] = np.where(known, day - level[:, None], 0.0)
+        out[..., 1] = np.where(known, week - level[:, None], 0.0)
+        out[..., 2] = known
+        return out
 
 
 def year_ago_covariates(log_sales: np.ndarray, offset: np.ndarray, store_idx: np.ndarray,
@@ -263,36 +305,26 @@ def year_ago_covariates(log_sales: np.ndarray, offset: np.ndarray, store_idx: np
 
     `log_sales` (n_stores, n_days) NaN on invalid days; `offset` the cell offsets on them;
     `skip` days not read as a year-ago day or week (`moving_event_days`)."""
-    s = np.asarray(store_idx)
-    a = np.asarray(anchors) - YEAR_DAYS
-    lvl_sum, lvl_n = _window_sums(log_sales, a - window + 1, a, s)
-    level_known = (lvl_n >= min_valid) & (a - window + 1 >= 0)
-    level = lvl_sum / np.maximum(lvl_n, 1)
-    rel = log_sales - offset if skip is None else np.where(skip, np.nan, log_sales - offset)
-    d = np.asarray(targets) - YEAR_DAYS
-    sb = s[:, None]
-    week_sum, week_n = _window_sums(rel, d - 3, d + 3, sb)
-    week = week_sum / np.maximum(week_n, 1)
-    day_sum, day_n = _window_sums(rel, d, d, sb)
-    day = np.where(day_n > 0, day_sum, week)
-    known = level_known[:, None] & (week_n >= 3)
-    out = np.zeros((*d.shape, 3))
-    out[..., 0] = np.where(known, day - level[:, None], 0.0)
-    out[..., 1] = np.where(known, week - level[:, None], 0.0)
-    out[..., 2] = known
-    return out
+    return YearAgoReader(log_sales, offset, window, min_valid, skip).covariates(
+        store_idx, anchors, targets)
+
+
+def _valid_grid_rows(grid: SeriesGrid, sales: pd.DataFrame, first_day: int,
+                     last_day: int) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """The rows of `sales` on valid cells of `grid` with day numbers first_day..last_day, and
+    their store and day indices in the grid."""
+    days = cal.to_day_numbers(sales["Date"])
+    rows = sales.loc[(days >= first_day) & (days <= last_day) & sales["Store"].isin(grid.store_ids)]
+    si = grid.store_index(rows["Store"].to_numpy(np.int64))
+    di = cal.to_day_numbers(rows["Date"]) - grid.start_day
+    keep = grid.valid[si, di]
+    return rows.loc[keep], si[keep], di[keep]
 
 
 def grid_covariates(grid: SeriesGrid, sales: pd.DataFrame, context: FeatureContext) -> np.ndarray:
     """(n_stores, n_days, C) float32 raw covariates of every valid grid cell (zeros elsewhere;
     only valid cells are ever targets). Computed by the same `build_features` as serving."""
-    days = cal.to_day_numbers(sales["Date"])
-    rows = sales.loc[(days >= grid.start_day) & (days <= grid.end_day)
-                     & sales["Store"].isin(grid.store_ids)]
-    si = grid.store_index(rows["Store"].to_numpy(np.int64))
-    di = cal.to_day_numbers(rows["Date"]) - grid.start_day
-    keep = grid.valid[si, di]
-    rows, si, di = rows.loc[keep], si[keep], di[keep]
+    rows, si, di = _valid_grid_rows(grid, sales, grid.start_day, grid.end_day)
     cov = np.zeros((*grid.valid.shape, len(TARGET_FEATURES) - 1), dtype=np.float32)
     cov[si, di] = covariate_matrix(build_features(rows, context))
     return cov
@@ -306,14 +338,10 @@ def _history_cell_offsets(grid: SeriesGrid, sales: pd.DataFrame, context: Featur
     end = grid.n_days - 1
     first = grid.start_day + max(end - YEAR_DAYS - 3, 0)
     last = grid.start_day + min(end - YEAR_DAYS + horizon + 3, end)
-    days = cal.to_day_numbers(sales["Date"])
-    rows = sales.loc[(days >= first) & (days <= last) & sales["Store"].isin(grid.store_ids)]
+    rows, si, di = _valid_grid_rows(grid, sales, first, last)
     out = np.zeros(grid.valid.shape)
     if len(rows):
-        si = grid.store_index(rows["Store"].to_numpy(np.int64))
-        di = cal.to_day_numbers(rows["Date"]) - grid.start_day
-        keep = grid.valid[si, di]
-        out[si[keep], di[keep]] = covariate_matrix(build_features(rows.loc[keep], context))[:, CELL_OFFSET]
+        out[si, di] = covariate_matrix(build_features(rows, context))[:, CELL_OFFSET]
     return out
 
 
@@ -432,7 +460,8 @@ def target_inputs(grid: SeriesGrid, cov_scaled: np.ndarray, samples: Samples,
     full-size temporary per part (on the real data each is ~1 GB)."""
     w, horizon = int(cfg["window_days"]), int(cfg["horizon_days"])
     year_ago = bool(cfg["year_ago_covariates"])
-    skip = moving_event_days(grid) if year_ago else None
+    reader = (YearAgoReader(grid.log_sales, offset, w, int(cfg["min_valid_days"]),
+                            moving_event_days(grid)) if year_ago else None)
     n_cov = cov_scaled.shape[-1]
     out = np.empty((*samples.target.shape, n_cov + len(YEAR_AGO_FEATURES) * year_ago + 1),
                    dtype=np.float32)
@@ -441,9 +470,8 @@ def target_inputs(grid: SeriesGrid, cov_scaled: np.ndarray, samples: Samples,
         stores, anchors, targets = samples.store_idx[part], samples.anchor[part], samples.target[part]
         out[part, :, :n_cov] = cov_scaled[stores[:, None], targets]
         if year_ago:
-            out[part, :, n_cov:-1] = scaled_year_ago(year_ago_covariates(
-                grid.log_sales, offset, stores, anchors, targets, w, int(cfg["min_valid_days"]),
-                skip), tscale)
+            out[part, :, n_cov:-1] = scaled_year_ago(
+                reader.covariates(stores, anchors, targets), tscale)
         out[part, :, -1] = scaled_lead(targets - anchors[:, None], horizon)
     return out
 
