@@ -87,7 +87,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from pydantic import Field, PositiveFloat, PositiveInt
+from pydantic import Field, PositiveFloat, PositiveInt, model_validator
 
 from rossmann_kedro.config import Config
 from rossmann_kedro.features import FEATURE_NAMES, FeatureContext, build_features
@@ -161,6 +161,14 @@ class LSTMConfig(Config):
     interval_level: float = Field(gt=0.0, lt=1.0)
     interval_band_days: PositiveInt
     year_ago_covariates: bool
+
+    @model_validator(mode="after")
+    def _year_ago_reads_only_the_past(self) -> LSTMConfig:
+        """A year-ago week (t - 364 +- 3) must end before the origin for every lead time."""
+        if self.year_ago_covariates and self.horizon_days > YEAR_DAYS - 4:
+            raise ValueError(f"horizon_days {self.horizon_days} > {YEAR_DAYS - 4}: the year-ago "
+                             "covariates would read days after the forecast origin")
+        return self
 
 
 def network_settings(config: LSTMConfig | Mapping[str, Any]) -> dict[str, Any]:
@@ -521,9 +529,6 @@ def train_network(
     keras.utils.set_random_seed(int(cfg["seed"]))
     rng = np.random.default_rng(int(cfg["seed"]))
     w, horizon = int(cfg["window_days"]), int(cfg["horizon_days"])
-    if cfg["year_ago_covariates"] and horizon > YEAR_DAYS - 4:
-        raise ValueError(f"horizon_days {horizon} > {YEAR_DAYS - 4}: the year-ago covariates "
-                         "would read days after the forecast origin")
 
     grid = build_grid(sales, end=cutoff)
     end_idx = grid.n_days - 1

@@ -82,6 +82,16 @@ def test_nothing_after_the_anchor_is_read() -> None:
 
 
 
+def test_a_horizon_that_would_read_after_the_origin_is_refused() -> None:
+    from .conftest import tiny_config
+
+    assert tiny_config(horizon_days=YEAR_DAYS - 4).horizon_days == YEAR_DAYS - 4
+    with pytest.raises(ValueError, match="would read days after the forecast origin"):
+        tiny_config(horizon_days=YEAR_DAYS - 3)
+    # without the covariates nothing is read a year back: any horizon
+    assert tiny_config(horizon_days=400, year_ago_covariates=False).horizon_days == 400
+
+
 PERIOD, EVENT_START, EVENT_DAYS, HORIZON = 91, 50, 21, 35   # 364 = 4 x 91
 
 
