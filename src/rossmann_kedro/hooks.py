@@ -95,3 +95,21 @@ def _exists(catalog: Any, name: str) -> bool:
         return bool(catalog.exists(name))
     except Exception:
         return True
+
+
+class MemberPoolHook:
+    """Stops the LSTM's member processes when a run ends. They are kept between the fits of one
+    run (the backtest's folds, lstm_model's two fits; `models.member_processes`), not between
+    the runs of a long-lived Python session, where idle they would only hold memory."""
+
+    @hook_impl
+    def after_pipeline_run(self) -> None:
+        from rossmann_kedro.models.member_processes import close_member_pool
+
+        close_member_pool()
+
+    @hook_impl
+    def on_pipeline_error(self) -> None:
+        from rossmann_kedro.models.member_processes import close_member_pool
+
+        close_member_pool()

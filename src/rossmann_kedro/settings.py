@@ -4,11 +4,13 @@ https://docs.kedro.org/en/stable/configure/configuration_basics/#configuration""
 
 # Instantiated project hooks (executed in Last-In-First-Out order).
 # DaskClusterHook: a Dask client for runs whose parameters have `scale:` (`--env dask`).
-from rossmann_kedro.hooks import MissingInputsHook, ParameterCheckHook
+# MemberPoolHook: stops the LSTM's member processes when a run ends.
+from rossmann_kedro.hooks import MemberPoolHook, MissingInputsHook, ParameterCheckHook
 from rossmann_kedro.scale.hooks import DaskClusterHook
 from rossmann_kedro.tracking import TrackingHook  # inert without the tracking extra
 
-HOOKS = (ParameterCheckHook(), MissingInputsHook(), DaskClusterHook(), TrackingHook())
+HOOKS = (ParameterCheckHook(), MissingInputsHook(), DaskClusterHook(), TrackingHook(),
+         MemberPoolHook())
 
 # Installed plugins for which to disable hook auto-registration.
 # DISABLE_HOOKS_FOR_PLUGINS = ("kedro-viz",)

@@ -11,6 +11,12 @@ the floating-point order). Processes are spawned, not forked: JAX is not fork-sa
 The arrays go to the children as .npy files in a temporary directory (memory-mapped there), the
 trained weights and epoch logs come back pickled; both are this process's own data.
 
+The processes outlive one fit: the backtest fits the LSTM once per fold, and starting two
+processes (each importing JAX and Keras) cost ~6 s a fit. The pool is kept for this process's
+later fits and closed at exit, after a pipeline run (`hooks.MemberPoolHook`) or by
+`close_member_pool()`. A worker's earlier fit leaves nothing that changes a later one:
+`fit_member` reseeds Keras (which resets its global seed generator) and builds a new network.
+
 Spawned children import the parent's main module: a script that trains (`run_pipeline`,
 `train_network`) must keep its work under `if __name__ == "__main__":`, as `kedro run`, the
 benchmarks and pytest do; else use `member_processes: 1`.
@@ -18,9 +24,11 @@ benchmarks and pytest do; else use `member_processes: 1`.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import multiprocessing
 import tempfile
+import threading
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -59,6 +67,38 @@ def _member_job(net: dict[str, Any], cfg: dict[str, Any], k: int, label: str, fo
                       _load(Path(folder), "held_out", keys), label)
 
 
+_pool_lock = threading.Lock()
+_pool: ProcessPoolExecutor | None = None
+_pool_size = 0
+
+
+def member_pool(processes: int) -> ProcessPoolExecutor:
+    """The spawned pool of `processes` workers, started on first use and reused after (a pool
+    of another size is closed first)."""
+    global _pool, _pool_size
+    if _pool is not None and _pool_size != processes:
+        close_member_pool()
+    with _pool_lock:
+        if _pool is None:
+            _pool = ProcessPoolExecutor(max_workers=processes,
+                                        mp_context=multiprocessing.get_context("spawn"))
+            _pool_size = processes
+        return _pool
+
+
+def close_member_pool() -> None:
+    """Stop the worker processes (idle, they still hold their imports and some memory); the
+    next fit starts new ones."""
+    global _pool
+    with _pool_lock:
+        pool, _pool = _pool, None
+    if pool is not None:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+atexit.register(close_member_pool)
+
+
 def fit_members_in_processes(net: dict[str, Any], cfg: dict[str, Any], trainings: list[Arrays],
                              held_out: Arrays, labels: list[str], processes: int) -> list[tuple]:
     """[(member, epoch log, held-out prediction)] for member k = 0.. trained on `trainings[k]`,
@@ -71,13 +111,13 @@ def fit_members_in_processes(net: dict[str, Any], cfg: dict[str, Any], trainings
             _save(arrays, folder, f"train{k}")
         logger.info("Training %d LSTM networks in %d processes at a time", len(trainings),
                     processes)
-        context = multiprocessing.get_context("spawn")
+        pool = member_pool(processes)
         try:
-            with ProcessPoolExecutor(max_workers=processes, mp_context=context) as pool:
-                futures = [pool.submit(_member_job, net, cfg, k, labels[k], tmp, keys)
-                           for k in range(len(trainings))]
-                results = [f.result() for f in futures]
+            futures = [pool.submit(_member_job, net, cfg, k, labels[k], tmp, keys)
+                       for k in range(len(trainings))]
+            results = [f.result() for f in futures]
         except BrokenProcessPool as exc:
+            close_member_pool()  # a broken pool takes no more work: the next fit starts anew
             raise RuntimeError(
                 "a process training an LSTM network died (out of memory?); set "
                 "lstm_model.member_processes: 1 to train the networks one after the other in "

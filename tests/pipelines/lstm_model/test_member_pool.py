@@ -1,0 +1,76 @@
+"""The LSTM's member processes are kept between fits: a reused worker trains the same networks
+as a new one, a broken pool gives a clear error and is replaced, and a run's end stops them."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from rossmann_kedro.models import member_processes
+
+pytestmark = pytest.mark.slow
+
+
+def _assert_same_networks(a, b) -> None:
+    assert len(a.members) == len(b.members) == 2
+    for mine, theirs in zip(a.members, b.members, strict=True):
+        for x, y in zip(mine.weights, theirs.weights, strict=True):
+            np.testing.assert_array_equal(x, y)
+    assert a.training["best_epoch"] == b.training["best_epoch"]
+
+
+def test_workers_that_trained_before_train_the_same_networks(planted, tiny_forecaster) -> None:
+    """Two fits in one pool: the second runs in workers that already trained a network (the
+    backtest's second fold), and both equal the fixture's networks to the bit."""
+    from rossmann_kedro.models.lstm import train_network
+
+    from .conftest import tiny_config
+
+    sales, _, test = planted
+    model, _ = tiny_forecaster
+    pool = member_processes.member_pool(2)
+    first = train_network(sales, model.context, tiny_config(), member_processes=2)
+    assert member_processes.member_pool(2) is pool
+    workers = set(pool._processes)
+    again = train_network(sales, model.context, tiny_config(), member_processes=2)
+    assert member_processes.member_pool(2) is pool and set(pool._processes) == workers
+    _assert_same_networks(first, model)
+    _assert_same_networks(again, model)
+    rows = test.assign(Date=test["Date"] - pd.Timedelta(days=28))
+    pd.testing.assert_frame_equal(again.predict(rows), model.predict(rows))
+
+
+def test_a_broken_pool_is_a_clear_error_and_the_next_fit_starts_new_workers(
+        planted, tiny_forecaster) -> None:
+    from concurrent.futures.process import BrokenProcessPool
+
+    from rossmann_kedro.models.lstm import train_network
+
+    from .conftest import tiny_config
+
+    sales, _, _ = planted
+    model, _ = tiny_forecaster
+    broken = member_processes.member_pool(2)
+    with pytest.raises(BrokenProcessPool):
+        broken.submit(os._exit, 1).result()   # a worker dies, as one killed for memory would
+    with pytest.raises(RuntimeError, match="member_processes: 1"):
+        train_network(sales, model.context, tiny_config(), member_processes=2)
+    assert member_processes.member_pool(2) is not broken
+    _assert_same_networks(
+        train_network(sales, model.context, tiny_config(), member_processes=2), model)
+
+
+def test_the_end_of_a_run_stops_the_workers() -> None:
+    from rossmann_kedro.hooks import MemberPoolHook
+
+    pool = member_processes.member_pool(2)
+    pool.submit(int, 1).result()   # the workers exist
+    workers = list(pool._processes.values())
+    MemberPoolHook().after_pipeline_run()
+    assert member_processes._pool is None
+    assert all(not w.is_alive() for w in workers)
+    assert member_processes.member_pool(2) is not pool   # a later fit starts anew
+    member_processes.close_member_pool()
