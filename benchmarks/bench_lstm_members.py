@@ -1,6 +1,7 @@
 """Time the LSTM's two member networks trained one after the other in this process
 (`lstm_model.member_processes: 1`) against side by side in two processes (the default, 2), in one
-run on the same data, and check that both give the same networks to the bit.
+run on the same data: first in new processes, then again in the processes kept from that fit
+(as the backtest's later folds are). Check that all three give the same networks to the bit.
 
     python benchmarks/bench_lstm_members.py                   # real data, all stores
     python benchmarks/bench_lstm_members.py --max-stores 300  # a seeded sample (quicker)
@@ -36,6 +37,7 @@ def main() -> int:
     from kedro.framework.startup import bootstrap_project
 
     from rossmann_kedro.models.lstm import train_network
+    from rossmann_kedro.models.member_processes import close_member_pool
     from rossmann_kedro.pipelines.lstm_model.nodes import select_stores
     from rossmann_kedro.workspace import make_workspace, run_pipeline
 
@@ -52,22 +54,28 @@ def main() -> int:
             sales = select_stores(catalog.load("sales_with_store"), params)
             feature_context = catalog.load("feature_context_validation")
         logging.disable(logging.INFO)
+        close_member_pool()   # the first side-by-side fit starts its processes
         models, seconds = {}, {}
-        for processes in (1, 2):
+        for run, processes in (("in_process", 1), ("new", 2), ("kept", 2)):
             t0 = time.perf_counter()
-            models[processes] = train_network(sales, feature_context, params,
-                                              member_processes=processes)
-            seconds[processes] = time.perf_counter() - t0
+            models[run] = train_network(sales, feature_context, params,
+                                        member_processes=processes)
+            seconds[run] = time.perf_counter() - t0
+        close_member_pool()
     same = all(np.array_equal(a, b)
-               for m1, m2 in zip(models[1].members, models[2].members, strict=True)
+               for other in ("new", "kept")
+               for m1, m2 in zip(models["in_process"].members, models[other].members, strict=True)
                for a, b in zip(m1.weights, m2.weights, strict=True))
-    tr = models[2].training
+    tr = models["new"].training
     print(f"data: {'synthetic' if args.synthetic else 'real'}, {sales['Store'].nunique()} stores, "
           f"{tr['n_train_windows']} training windows per network, "
           f"{params['ensemble_members']} networks, epochs {tr['epochs_trained']}")
-    print(f"train_network, one after the other (member_processes=1): {seconds[1]:.1f} s")
-    print(f"train_network, side by side        (member_processes=2): {seconds[2]:.1f} s "
-          f"({seconds[2] / seconds[1]:.2f} of the first)")
+    first = seconds["in_process"]
+    print(f"train_network, one after the other (member_processes=1): {first:.1f} s")
+    print(f"train_network, side by side        (member_processes=2): {seconds['new']:.1f} s "
+          f"({seconds['new'] / first:.2f} of the first), new processes")
+    print(f"train_network, side by side again  (member_processes=2): {seconds['kept']:.1f} s "
+          f"({seconds['kept'] / first:.2f} of the first), the processes kept from that fit")
     print(f"same networks to the bit: {same}; peak RSS of this process {peak_rss_mib():.0f} MiB")
     return 0 if same else 1
 
