@@ -96,14 +96,18 @@ def member_pool(processes: int) -> ProcessPoolExecutor:
     """The spawned pool of `processes` workers, started on first use and reused after (a pool
     of another size is closed first)."""
     global _pool, _pool_size
-    if _pool is not None and _pool_size != processes:
-        close_member_pool()
     with _pool_lock:
+        stale = _pool if _pool is not None and _pool_size != processes else None
+        if stale is not None:
+            _pool = None
         if _pool is None:
             _pool = ProcessPoolExecutor(max_workers=processes,
                                         mp_context=multiprocessing.get_context("spawn"))
             _pool_size = processes
-        return _pool
+        pool = _pool
+    if stale is not None:
+        stale.shutdown(wait=True, cancel_futures=True)
+    return pool
 
 
 def close_member_pool() -> None:

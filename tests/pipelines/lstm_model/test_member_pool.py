@@ -74,3 +74,13 @@ def test_the_end_of_a_run_stops_the_workers() -> None:
     assert all(not w.is_alive() for w in workers)
     assert member_processes.member_pool(2) is not pool   # a later fit starts anew
     member_processes.close_member_pool()
+
+
+def test_a_pool_of_another_size_replaces_the_kept_one() -> None:
+    one = member_processes.member_pool(1)
+    one.submit(int, 1).result()
+    workers = list(one._processes.values())
+    two = member_processes.member_pool(2)
+    assert two is not one and member_processes.member_pool(2) is two
+    assert all(not w.is_alive() for w in workers)
+    member_processes.close_member_pool()
