@@ -30,7 +30,7 @@ import logging
 import multiprocessing
 import tempfile
 import threading
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
@@ -136,11 +136,18 @@ def fit_members_in_processes(net: dict[str, Any], cfg: dict[str, Any], trainings
         logger.info("Training %d LSTM networks in %d processes at a time", len(trainings),
                     processes)
         pool = member_pool(processes)
+        futures = []
         try:
             futures = [pool.submit(_member_job, net, cfg, k, labels[k], tmp, keys)
                        for k in range(len(trainings))]
             results = [f.result() for f in futures]
-        except BrokenProcessPool as exc:
+        except BaseException as exc:
+            # the other members' jobs end here, not in the next fit's time (or its folder)
+            for future in futures:
+                future.cancel()
+            wait(futures)
+            if not isinstance(exc, BrokenProcessPool):
+                raise
             close_member_pool()  # a broken pool takes no more work: the next fit starts anew
             raise RuntimeError(
                 "a process training an LSTM network died (out of memory?); set "

@@ -84,3 +84,18 @@ def test_a_pool_of_another_size_replaces_the_kept_one() -> None:
     assert two is not one and member_processes.member_pool(2) is two
     assert all(not w.is_alive() for w in workers)
     member_processes.close_member_pool()
+
+
+def test_a_failing_fit_raises_its_error_once_every_member_job_has_ended() -> None:
+    """An error inside a member's fit reaches the caller as itself, after the other members'
+    jobs ended (none is left running into the next fit), and the kept pool stays usable."""
+    arrays = ({"window": np.zeros((4, 3), np.float32)}, np.zeros((4, 1), np.float32),
+              np.ones(4, np.float32))
+    pool = member_processes.member_pool(2)
+    with pytest.raises(ValueError, match="not a seed"):
+        member_processes.fit_members_in_processes({}, {"seed": "not a seed"}, [arrays] * 3,
+                                                  arrays, ["a", "b", "c"], 2)
+    assert member_processes.member_pool(2) is pool
+    assert pool.submit(int, "7").result() == 7   # queued after them: all earlier jobs are gone
+    assert not pool._pending_work_items
+    member_processes.close_member_pool()
