@@ -7,6 +7,8 @@ from typing import Any
 import click
 from kedro.framework.hooks import hook_impl
 
+from rossmann_kedro.models.member_processes import close_member_pool
+
 
 class MissingInputsError(click.ClickException):
     """A pipeline was asked to run before the datasets it reads exist.
@@ -104,12 +106,8 @@ class MemberPoolHook:
 
     @hook_impl
     def after_pipeline_run(self) -> None:
-        from rossmann_kedro.models.member_processes import close_member_pool
-
         close_member_pool()
 
     @hook_impl
     def on_pipeline_error(self) -> None:
-        from rossmann_kedro.models.member_processes import close_member_pool
-
         close_member_pool()

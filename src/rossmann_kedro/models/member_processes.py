@@ -97,27 +97,27 @@ def member_pool(processes: int) -> ProcessPoolExecutor:
     of another size is closed first)."""
     global _pool, _pool_size
     with _pool_lock:
-        stale = _pool if _pool is not None and _pool_size != processes else None
-        if stale is not None:
-            _pool = None
+        if _pool_size != processes:
+            _close_unlocked()
         if _pool is None:
             _pool = ProcessPoolExecutor(max_workers=processes,
                                         mp_context=multiprocessing.get_context("spawn"))
             _pool_size = processes
-        pool = _pool
-    if stale is not None:
-        stale.shutdown(wait=True, cancel_futures=True)
-    return pool
+        return _pool
 
 
 def close_member_pool() -> None:
     """Stop the worker processes (idle, they still hold their imports and some memory); the
     next fit starts new ones."""
-    global _pool
     with _pool_lock:
-        pool, _pool = _pool, None
-    if pool is not None:
-        pool.shutdown(wait=True, cancel_futures=True)
+        _close_unlocked()
+
+
+def _close_unlocked() -> None:
+    global _pool
+    if _pool is not None:
+        _pool.shutdown(wait=True, cancel_futures=True)
+        _pool = None
 
 
 atexit.register(close_member_pool)
