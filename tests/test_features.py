@@ -181,6 +181,51 @@ def test_calendar_distances_and_rules(context) -> None:
     assert X["days_to_month_end"].tolist() == [25, 27, 7, 7, 14]
 
 
+def test_holiday_distances_agree_with_the_rows_own_flags(tables, context) -> None:
+    """Beyond the files the grid's school holidays are last year's, while a request row carries
+    the day's true flags: the distances follow the row where the two disagree, and equal the
+    grid's wherever they agree (every row of the files)."""
+    rc = context.region_cal
+    store = int(context.store_ids[0])
+    region = int(context.store["region"][0])
+    files_end = max(tables["sales"]["Date"].max(), tables["test"]["Date"].max())
+    days = np.arange(cal.to_day_numbers(pd.Series([files_end]))[0] + 1, context.grid_end)
+    school = rc["school"][region, days - context.grid_start]
+    on_grid_holiday = int(days[np.flatnonzero(school)[0]])
+    off_far = [int(d) for d in days[school == 0]
+               if rc["school_until"][region, d - context.grid_start] > 3
+               and rc["state_until"][region, d - context.grid_start] > 3][0]
+    rows = pd.DataFrame({
+        "Store": store,
+        "Date": pd.to_datetime(np.array([off_far, off_far, on_grid_holiday, off_far],
+                                        dtype="datetime64[D]")),
+        "Promo": 0, "StateHoliday": ["0", "0", "0", "a"], "SchoolHoliday": [1, 0, 0, 0],
+    })
+    X = build_features(rows, context)
+    gi = {d: d - context.grid_start for d in (off_far, on_grid_holiday)}
+    # row 0: the row says school holiday on a day the grid has none
+    assert X.loc[0, ["days_until_school_holiday", "days_since_school_holiday"]].tolist() == [0, 0]
+    # row 1: the row agrees with the grid, which says > 3 days to the next
+    assert X.loc[1, "days_until_school_holiday"] == rc["school_until"][region, gi[off_far]] > 3
+    assert X.loc[1, "days_since_school_holiday"] == rc["school_since"][region, gi[off_far]]
+    # row 2: no school holiday in the row on a grid holiday: at least a day from one
+    assert X.loc[2, "days_until_school_holiday"] >= 1 <= X.loc[2, "days_since_school_holiday"]
+    # row 3: a state holiday the rules did not foresee
+    assert X.loc[3, ["days_until_state_holiday", "days_since_state_holiday"]].tolist() == [0, 0]
+    assert X.loc[1, "days_until_state_holiday"] == rc["state_until"][region, gi[off_far]] > 3
+    # the files' own rows agree with the grid: their distances are the grid's
+    sales = tables["sales"]
+    pos = np.searchsorted(context.store_ids, sales["Store"].to_numpy())
+    g = cal.to_day_numbers(sales["Date"]) - context.grid_start
+    r = context.store["region"][pos]
+    Xs = build_features(sales, context)
+    for name, table in [("days_until_school_holiday", "school_until"),
+                        ("days_since_school_holiday", "school_since"),
+                        ("days_until_state_holiday", "state_until"),
+                        ("days_since_state_holiday", "state_since")]:
+        np.testing.assert_array_equal(Xs[name].to_numpy(), rc[table][r, g])
+
+
 def test_carnival_offset_follows_easter() -> None:
     # Rosenmontag: 2013-02-11, 2014-03-03, 2015-02-16 (Easter - 48); Weiberfastnacht 4 days before
     days = cal.to_day_numbers(pd.Series(pd.to_datetime([

@@ -204,6 +204,17 @@ def _holiday_effect(context: FeatureContext, pos: np.ndarray, state: np.ndarray)
     return np.where(state > 0, effect[pos], 0.0)
 
 
+def _distance_agreeing_with_row(grid_days: np.ndarray, row_flag: np.ndarray) -> np.ndarray:
+    """Days to/from a holiday on the context's grid, made to agree with the row's own flag.
+
+    Beyond the dates the train/test files cover, the grid's school holidays are last year's
+    (state holidays are rules), while a request row carries the day's true flag: a row whose
+    flag says holiday is 0 days from one; a row whose flag says no holiday is at least 1 day
+    from one. Rows that agree with the grid (every training row inside the files) are unchanged.
+    """
+    return np.where(row_flag, 0, np.maximum(grid_days, 1))
+
+
 def _tables(context: FeatureContext) -> _Tables:
     """The context's lookup tables, built on first use and dropped with the context."""
     key = id(context)
@@ -301,10 +312,14 @@ def feature_matrix(rows: RequestRows, context: FeatureContext) -> np.ndarray:
         "promo2_weeks": np.where(p2_active, np.minimum(p2_weeks, 400), -1),
         "promo2_active": p2_active.astype(np.int64),
         "promo2_month": (p2_active & (in_interval == 1)).astype(np.int64),
-        "days_until_state_holiday": rc["state_until"][region, gi],
-        "days_since_state_holiday": rc["state_since"][region, gi],
-        "days_until_school_holiday": rc["school_until"][region, gi],
-        "days_since_school_holiday": rc["school_since"][region, gi],
+        "days_until_state_holiday": _distance_agreeing_with_row(rc["state_until"][region, gi],
+                                                                state > 0),
+        "days_since_state_holiday": _distance_agreeing_with_row(rc["state_since"][region, gi],
+                                                                state > 0),
+        "days_until_school_holiday": _distance_agreeing_with_row(rc["school_until"][region, gi],
+                                                                 school > 0),
+        "days_since_school_holiday": _distance_agreeing_with_row(rc["school_since"][region, gi],
+                                                                 school > 0),
         "cell_mean_log_sales": context.cell["cell_mean_log_sales"][cell_idx],
         "cell_mean_sales": context.cell["cell_mean_sales"][cell_idx],
         "cell_mean_customers": context.cell["cell_mean_customers"][cell_idx],
