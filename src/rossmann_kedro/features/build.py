@@ -210,7 +210,8 @@ def _distance_agreeing_with_row(grid_days: np.ndarray, row_flag: np.ndarray) -> 
     Beyond the dates the train/test files cover, the grid's school holidays are last year's
     (state holidays are rules), while a request row carries the day's true flag: a row whose
     flag says holiday is 0 days from one; a row whose flag says no holiday is at least 1 day
-    from one. Rows that agree with the grid (every training row inside the files) are unchanged.
+    from one. Rows that agree with the grid keep its values: on the real data every row of the
+    train and test files does, so models trained on them see the features they saw before.
     """
     return np.where(row_flag, 0, np.maximum(grid_days, 1))
 
