@@ -205,6 +205,9 @@ def test_holiday_distances_agree_with_the_rows_own_flags(tables, context) -> Non
     gi = {d: d - context.grid_start for d in (off_far, on_grid_holiday)}
     # row 0: the row says school holiday on a day the grid has none
     assert X.loc[0, ["days_until_school_holiday", "days_since_school_holiday"]].tolist() == [0, 0]
+    # ... while the grid's own distances (what origin-frame models learnt from) stay the grid's
+    assert X.loc[0, "grid_days_until_school_holiday"] == rc["school_until"][region, gi[off_far]]
+    assert X.loc[0, "grid_days_since_school_holiday"] == rc["school_since"][region, gi[off_far]]
     # row 1: the row agrees with the grid, which says > 3 days to the next
     assert X.loc[1, "days_until_school_holiday"] == rc["school_until"][region, gi[off_far]] > 3
     assert X.loc[1, "days_since_school_holiday"] == rc["school_since"][region, gi[off_far]]

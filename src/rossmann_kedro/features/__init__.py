@@ -9,6 +9,7 @@ See `build.py` for why the result is batch-independent and leakage-free.
 from .build import (
     CONTINUOUS_FEATURES,
     FEATURE_NAMES,
+    GRID_DISTANCE_FEATURES,
     LEGACY_FEATURE_NAMES,
     ORIGIN_FEATURE_NAMES,
     REQUIRED_COLUMNS,
@@ -19,7 +20,8 @@ from .context import FeatureContext
 from .transformer import FeatureTransformer
 
 __all__ = [
-    "CONTINUOUS_FEATURES", "FEATURE_NAMES", "LEGACY_FEATURE_NAMES", "ORIGIN_FEATURE_NAMES",
+    "CONTINUOUS_FEATURES", "FEATURE_NAMES", "GRID_DISTANCE_FEATURES", "LEGACY_FEATURE_NAMES",
+    "ORIGIN_FEATURE_NAMES",
     "REQUIRED_COLUMNS", "FeatureContext",
     "FeatureTransformer", "build_features", "feature_matrix",
 ]

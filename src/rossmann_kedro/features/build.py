@@ -56,7 +56,16 @@ ORIGIN_FEATURE_NAMES: tuple[str, ...] = (
     "days_closed_at_origin", "days_since_reopen", "last_year_delta", "last_year_known",
     "store_carnival_effect", "store_holiday_effect",
 )
-FEATURE_NAMES = LEGACY_FEATURE_NAMES + ORIGIN_FEATURE_NAMES
+# The calendar grid's holiday distances as they are, whatever the row says (beyond the files:
+# last year's school holidays, the state holidays learnt so far). A model trained on the origin
+# frame reads these in place of the row-agreeing ones: its training rows beyond each origin had
+# exactly such distances, so it is served what it learnt from (`models.candidates`). Models
+# trained on the files' rows, whose flags and grid agree, read the row-agreeing ones.
+GRID_DISTANCE_FEATURES: dict[str, str] = {
+    f"days_{way}_{kind}_holiday": f"grid_days_{way}_{kind}_holiday"
+    for kind in ("state", "school") for way in ("until", "since")
+}
+FEATURE_NAMES = LEGACY_FEATURE_NAMES + ORIGIN_FEATURE_NAMES + tuple(GRID_DISTANCE_FEATURES.values())
 
 # Continuous features (scaled by the StandardScaler); the rest are codes, flags and counters.
 CONTINUOUS_FEATURES: tuple[str, ...] = (
@@ -333,6 +342,8 @@ def feature_matrix(rows: RequestRows, context: FeatureContext) -> np.ndarray:
         "last_year_known": ly_known.astype(np.int64),
         "store_carnival_effect": _carnival_effect(context, pos, t.carnival_slot[gi]),
         "store_holiday_effect": _holiday_effect(context, pos, state),
+        **{GRID_DISTANCE_FEATURES[f"days_{way}_{kind}_holiday"]: rc[f"{kind}_{way}"][region, gi]
+           for kind in ("state", "school") for way in ("until", "since")},
     }
     # column-major: each feature is written contiguously (rows of this array)
     matrix = np.empty((len(FEATURE_NAMES), n), dtype=np.float32)

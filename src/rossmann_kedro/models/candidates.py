@@ -11,6 +11,11 @@ Two ways of laying out the training rows:
   it, so the model learns how far ahead it is forecasting and from what recent level.
 * ``one_window``: every open day before the origin, with features from one context fitted at
   the origin (the configuration served before the backtest round, kept as a reference).
+
+A candidate is served the features it learnt from. On the origin frame's rows after each origin
+the holiday distances came from the calendar grid as extrapolated at that origin, so an
+``origins`` candidate reads the grid's distances (`GRID_DISTANCE_FEATURES`); a ``one_window``
+candidate, trained on the files' rows where flag and grid agree, reads the row-agreeing ones.
 """
 
 from __future__ import annotations
@@ -22,11 +27,16 @@ import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
-from rossmann_kedro.features import FEATURE_NAMES, LEGACY_FEATURE_NAMES
+from rossmann_kedro.features import (
+    GRID_DISTANCE_FEATURES,
+    LEGACY_FEATURE_NAMES,
+    ORIGIN_FEATURE_NAMES,
+)
 
 from .tree import MODEL_MAKERS, fit_pipeline
 
-FEATURE_SETS: dict[str, tuple[str, ...]] = {"legacy": LEGACY_FEATURE_NAMES, "all": FEATURE_NAMES}
+FEATURE_SETS: dict[str, tuple[str, ...]] = {
+    "legacy": LEGACY_FEATURE_NAMES, "all": LEGACY_FEATURE_NAMES + ORIGIN_FEATURE_NAMES}
 TRAINING_LAYOUTS = ("origins", "one_window")
 _KEYS = {"family", "features", "training", "params"}
 
@@ -60,7 +70,8 @@ class CandidateSpec:
                              f"{sorted(FEATURE_SETS)}")
         if spec["training"] not in TRAINING_LAYOUTS:
             raise ValueError(f"{where}.training: {spec['training']!r} not in {TRAINING_LAYOUTS}")
-        return cls(name=name, family=spec["family"], features=FEATURE_SETS[spec["features"]],
+        return cls(name=name, family=spec["family"],
+                   features=served_features(FEATURE_SETS[spec["features"]], spec["training"]),
                    training=spec["training"], params=dict(spec["params"]))
 
     def make(self) -> Pipeline:
@@ -72,6 +83,14 @@ class CandidateSpec:
         return fit_pipeline(self.make(), X[list(self.features)],
                             np.log1p(sales.to_numpy(np.float64)), log_every=log_every,
                             label=f"{self.name} ({label})", sample_weight=sample_weight)
+
+
+def served_features(features: tuple[str, ...], training: str) -> tuple[str, ...]:
+    """`features` as a candidate trained with `training` reads them: an ``origins`` candidate
+    reads the calendar grid's holiday distances in the same places (module docstring)."""
+    if training == "origins":
+        return tuple(GRID_DISTANCE_FEATURES.get(f, f) for f in features)
+    return tuple(features)
 
 
 def candidate_specs(tree_params: dict[str, Any]) -> dict[str, CandidateSpec]:
