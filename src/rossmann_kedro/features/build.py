@@ -225,6 +225,20 @@ def _distance_agreeing_with_row(grid_days: np.ndarray, row_flag: np.ndarray) -> 
     return np.where(row_flag, 0, np.maximum(grid_days, 1))
 
 
+def _holiday_distances(rc: dict[str, np.ndarray], region: np.ndarray, gi: np.ndarray,
+                       state: np.ndarray, school: np.ndarray) -> dict[str, np.ndarray]:
+    """Days until/since state and school holidays: the row-agreeing ones and the grid's own
+    (`GRID_DISTANCE_FEATURES`), each grid table looked up once for both."""
+    out = {}
+    for kind, flag in (("state", state > 0), ("school", school > 0)):
+        for way in ("until", "since"):
+            grid = rc[f"{kind}_{way}"][region, gi]
+            name = f"days_{way}_{kind}_holiday"
+            out[name] = _distance_agreeing_with_row(grid, flag)
+            out[GRID_DISTANCE_FEATURES[name]] = grid
+    return out
+
+
 def _tables(context: FeatureContext) -> _Tables:
     """The context's lookup tables, built on first use and dropped with the context."""
     key = id(context)
@@ -322,14 +336,7 @@ def feature_matrix(rows: RequestRows, context: FeatureContext) -> np.ndarray:
         "promo2_weeks": np.where(p2_active, np.minimum(p2_weeks, 400), -1),
         "promo2_active": p2_active.astype(np.int64),
         "promo2_month": (p2_active & (in_interval == 1)).astype(np.int64),
-        "days_until_state_holiday": _distance_agreeing_with_row(rc["state_until"][region, gi],
-                                                                state > 0),
-        "days_since_state_holiday": _distance_agreeing_with_row(rc["state_since"][region, gi],
-                                                                state > 0),
-        "days_until_school_holiday": _distance_agreeing_with_row(rc["school_until"][region, gi],
-                                                                 school > 0),
-        "days_since_school_holiday": _distance_agreeing_with_row(rc["school_since"][region, gi],
-                                                                 school > 0),
+        **_holiday_distances(rc, region, gi, state, school),
         "cell_mean_log_sales": context.cell["cell_mean_log_sales"][cell_idx],
         "cell_mean_sales": context.cell["cell_mean_sales"][cell_idx],
         "cell_mean_customers": context.cell["cell_mean_customers"][cell_idx],
@@ -342,8 +349,6 @@ def feature_matrix(rows: RequestRows, context: FeatureContext) -> np.ndarray:
         "last_year_known": ly_known.astype(np.int64),
         "store_carnival_effect": _carnival_effect(context, pos, t.carnival_slot[gi]),
         "store_holiday_effect": _holiday_effect(context, pos, state),
-        **{GRID_DISTANCE_FEATURES[f"days_{way}_{kind}_holiday"]: rc[f"{kind}_{way}"][region, gi]
-           for kind in ("state", "school") for way in ("until", "since")},
     }
     # column-major: each feature is written contiguously (rows of this array)
     matrix = np.empty((len(FEATURE_NAMES), n), dtype=np.float32)
