@@ -336,6 +336,54 @@ def test_promo_calendar_follows_the_files_and_alternates_beyond(tables, context)
     assert set(np.unique(promo)) <= {0, 1}
 
 
+def _plan_rows(stores: np.ndarray, first_monday: pd.Timestamp, weeks: list[int]) -> pd.DataFrame:
+    """Rows of a promo plan (test.csv's format): every store, every day of the given weeks, the
+    chain's Promo on weekdays of promo weeks."""
+    days = pd.date_range(first_monday, periods=7 * len(weeks), freq="D")
+    store, date = np.meshgrid(stores, days, indexing="ij")
+    date = pd.DatetimeIndex(date.ravel())
+    weekday = date.day_of_week.to_numpy() + 1
+    week = (date - first_monday).days.to_numpy() // 7
+    promo = np.asarray(weeks)[week] * (weekday <= 5)
+    return pd.DataFrame({"Store": store.ravel(), "DayOfWeek": weekday, "Date": date,
+                         "Open": (weekday <= 6).astype(np.int64), "Promo": promo.astype(np.int64),
+                         "StateHoliday": "0", "SchoolHoliday": 0})
+
+
+def test_a_promo_plan_in_the_calendar_rows_is_followed_where_it_breaks_the_alternation(
+        tables) -> None:
+    """Beyond the files the grid guesses promo weeks by continuing the alternation; a plan given
+    as future rows (test.csv) replaces the guess, also where it breaks the alternation (two
+    weeks alike, as the chain does over Christmas), and the guess resumes from the plan's last
+    week. The promo features of the plan's rows follow the plan (README, feature_engineering)."""
+    sales, stores = tables["sales"], tables["stores"]
+    first_monday = sales["Date"].max() + pd.Timedelta(days=7 - sales["Date"].max().day_of_week)
+    guess = FeatureContext.fit(sales, stores, params=CONTEXT)
+    monday = int(cal.to_day_numbers(pd.Series([first_monday]))[0])
+    guessed = [int(guess.promo_cal["promo"][monday - guess.grid_start + 7 * k]) for k in range(4)]
+    assert guessed[1] == 1 - guessed[0] and guessed[3] == guessed[1]  # the alternation
+
+    plan = [guessed[0], guessed[0], 1 - guessed[0]]          # week 2 repeats week 1
+    rows = _plan_rows(stores["Store"].to_numpy()[:3], first_monday, plan)
+    planned = FeatureContext.fit(sales, stores, calendar_rows=rows, params=CONTEXT)
+    on_grid = [int(planned.promo_cal["promo"][monday - planned.grid_start + 7 * k])
+               for k in range(4)]
+    assert on_grid[:3] == plan
+    assert on_grid[3] == 1 - plan[2]          # the guess resumes from the plan's last week ...
+    assert on_grid[2:] != guessed[2:]         # ... so it differs from the guess without a plan
+
+    X = build_features(_request_rows(rows), planned)
+    week = (rows["Date"] - first_monday).dt.days.to_numpy() // 7
+    np.testing.assert_array_equal(X["promo_prev_week"].to_numpy()[week == 1], plan[0])
+    np.testing.assert_array_equal(X["promo_next_week"].to_numpy()[week == 1], plan[2])
+    np.testing.assert_array_equal(X["promo_prev_week"].to_numpy()[week == 2], plan[1])
+    weekday = rows["DayOfWeek"].to_numpy() <= 5
+    # a weekday of a planned promo week is 0 days from a promo, one of a plain week is not
+    in_promo_week = np.asarray(plan)[week] == 1
+    assert (X["days_until_promo"].to_numpy()[weekday & in_promo_week] == 0).all()
+    assert (X["days_until_promo"].to_numpy()[weekday & ~in_promo_week] > 0).all()
+
+
 def test_bad_rows_raise_value_errors_naming_row_and_column(tables, context) -> None:
     good = _request_rows(tables["test"].iloc[:3]).reset_index(drop=True)
     with pytest.raises(ValueError, match=r"row 1: Store 99999"):
