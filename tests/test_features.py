@@ -350,6 +350,12 @@ def _plan_rows(stores: np.ndarray, first_monday: pd.Timestamp, weeks: list[int])
                          "StateHoliday": "0", "SchoolHoliday": 0})
 
 
+def _promo_weeks(context: FeatureContext, monday: int, n_weeks: int = 4) -> list[int]:
+    """The grid's promo flag on `n_weeks` Mondays from day number `monday`."""
+    return [int(context.promo_cal["promo"][monday - context.grid_start + 7 * k])
+            for k in range(n_weeks)]
+
+
 def test_a_promo_plan_in_the_calendar_rows_is_followed_where_it_breaks_the_alternation(
         tables) -> None:
     """Beyond the files the grid guesses promo weeks by continuing the alternation; a plan given
@@ -357,17 +363,16 @@ def test_a_promo_plan_in_the_calendar_rows_is_followed_where_it_breaks_the_alter
     weeks alike, as the chain does over Christmas), and the guess resumes from the plan's last
     week. The promo features of the plan's rows follow the plan (README, feature_engineering)."""
     sales, stores = tables["sales"], tables["stores"]
-    first_monday = sales["Date"].max() + pd.Timedelta(days=7 - sales["Date"].max().day_of_week)
-    guess = FeatureContext.fit(sales, stores, params=CONTEXT)
+    last_day = sales["Date"].max()
+    first_monday = last_day + pd.Timedelta(days=7 - last_day.day_of_week)
     monday = int(cal.to_day_numbers(pd.Series([first_monday]))[0])
-    guessed = [int(guess.promo_cal["promo"][monday - guess.grid_start + 7 * k]) for k in range(4)]
+    guessed = _promo_weeks(FeatureContext.fit(sales, stores, params=CONTEXT), monday)
     assert guessed[1] == 1 - guessed[0] and guessed[3] == guessed[1]  # the alternation
 
     plan = [guessed[0], guessed[0], 1 - guessed[0]]          # week 2 repeats week 1
     rows = _plan_rows(stores["Store"].to_numpy()[:3], first_monday, plan)
     planned = FeatureContext.fit(sales, stores, calendar_rows=rows, params=CONTEXT)
-    on_grid = [int(planned.promo_cal["promo"][monday - planned.grid_start + 7 * k])
-               for k in range(4)]
+    on_grid = _promo_weeks(planned, monday)
     assert on_grid[:3] == plan
     assert on_grid[3] == 1 - plan[2]          # the guess resumes from the plan's last week ...
     assert on_grid[2:] != guessed[2:]         # ... so it differs from the guess without a plan
