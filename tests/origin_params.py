@@ -3,7 +3,8 @@ store-sample tests (pandas and Dask): small enough for seconds, every code path 
 
 CONTEXT = {"holiday_cap_days": 30, "yearly_cap_days": 60, "promo_cap_days": 14,
            "recent_weeks": 13, "calendar_margin_days": 400, "calendar_horizon_days": 1100,
-           "reopen_gap_days": 7, "reopen_cap_days": 365, "horizon_cap_days": 100}
+           "reopen_gap_days": 7, "reopen_cap_days": 365, "horizon_cap_days": 100,
+           "outlier_threshold": 5.0}
 TINY_XGB = {"n_estimators": 20, "max_depth": 4, "learning_rate": 0.3, "tree_method": "hist",
             "n_jobs": 1, "random_state": 0}
 TREE = {"drop_outliers": False, "log_every": 0, "origin_row_fraction": 1.0,

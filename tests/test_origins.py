@@ -53,6 +53,37 @@ def test_a_fold_never_sees_rows_at_or_after_its_origin(clean_sales_tables) -> No
     assert (b.loc[last, "Sales"].to_numpy() != a.loc[last, "Sales"].to_numpy()).any()
 
 
+def test_later_sales_do_not_decide_which_earlier_days_are_outliers(clean_sales_tables) -> None:
+    """data_processing flags outlier days against each store's whole file. A context fitted at an
+    origin judges them again from its own rows, so the sales after a fold's origin cannot change
+    which days before it count towards the store levels."""
+    from rossmann_kedro.pipelines.data_processing.nodes import flag_sales_outliers
+
+    sales, stores = clean_sales_tables
+    origins = forecast_origins(sales["Date"], 42, 42, 182)
+    fold = origins[1]   # most of the file after it: later sales move every store's median
+    flags = {"threshold": 3.0, "action": "flag"}
+    later = sales.assign(Sales=sales["Sales"].where(sales["Date"] < fold, sales["Sales"] * 20))
+    clean = flag_sales_outliers(sales, flags)[0]
+    altered = flag_sales_outliers(later, flags)[0]
+    before = clean["Date"] < fold
+    # the file's flags of days before the fold do move with the later sales
+    assert (clean.loc[before, "SalesOutlier"] != altered.loc[before, "SalesOutlier"]).mean() > 0.5
+    a = build_origin_frame(clean, stores, origins, 42, CONTEXT)
+    b = build_origin_frame(altered, stores, origins, 42, CONTEXT)
+    upto = pd.to_datetime(a["origin"]) <= fold
+    feats = list(FEATURE_NAMES)
+    pd.testing.assert_frame_equal(a.loc[upto, feats].reset_index(drop=True),
+                                  b.loc[upto, feats].reset_index(drop=True))
+    # the served context, fitted on every row, flags exactly as the file does
+    served = FeatureContext.fit(clean, stores, params=CONTEXT)
+    file_flags = flag_sales_outliers(sales, {"threshold": CONTEXT["outlier_threshold"],
+                                             "action": "flag"})[0]
+    refit = FeatureContext.fit(file_flags.assign(SalesOutlier=False), stores, params=CONTEXT)
+    for key, values in served.store.items():
+        np.testing.assert_array_equal(values, refit.store[key], err_msg=key)
+
+
 def test_origin_features_know_only_the_past(clean_sales_tables) -> None:
     sales, stores = clean_sales_tables
     origin = pd.Timestamp(sales["Date"].max()) - pd.Timedelta(days=60)

@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from rossmann_kedro.outliers import outlier_days
+
 from . import calendar as cal
 
 logger = logging.getLogger(__name__)
@@ -40,7 +42,7 @@ MONTH_ABBR = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sept", "O
 SETTINGS: tuple[str, ...] = (
     "holiday_cap_days", "yearly_cap_days", "promo_cap_days", "recent_weeks",
     "calendar_margin_days", "calendar_horizon_days", "reopen_gap_days", "reopen_cap_days",
-    "horizon_cap_days",
+    "horizon_cap_days", "outlier_threshold",
 )
 
 
@@ -95,7 +97,8 @@ class FeatureContext:
         file: Date, Store, Promo, StateHoliday, SchoolHoliday).
 
         Sales statistics use history rows up to `train_end` (default: the last history date),
-        open, with Sales > 0 and not flagged as outliers. Calendars use every row given: holidays
+        open, with Sales > 0 and not outliers among those rows (`rossmann_kedro.outliers` with
+        `outlier_threshold`; any `SalesOutlier` column given is recomputed). Calendars use every row given: holidays
         and the promo schedule are published in advance, sales are not. `params` holds every
         key of `SETTINGS` (feature_engineering's `context:` block); there are no defaults.
         """
@@ -110,6 +113,11 @@ class FeatureContext:
         window = history.loc[dates <= end]
         if window.empty:
             raise ValueError(f"no history rows on or before train_end={end.date()}")
+        # Outliers as these rows alone show them. data_processing's flag is computed over the
+        # whole file, and a context fitted at an origin must not let later sales decide which
+        # of its days count.
+        window = window.assign(SalesOutlier=outlier_days(
+            window, float(p["outlier_threshold"])).to_numpy())
         start = pd.to_datetime(window["Date"]).min()
 
         store_ids = np.sort(stores["Store"].to_numpy(np.int64))

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from rossmann_kedro.outliers import outlier_days, store_robust_z
 from rossmann_kedro.pipelines.data_processing.config import OutliersConfig, StoreFillConfig
 from rossmann_kedro.schemas import (
     STORE_SCHEMA,
@@ -172,7 +173,8 @@ def fill_test_open(test: pd.DataFrame, train: pd.DataFrame) -> pd.DataFrame:
 def flag_sales_outliers(train: pd.DataFrame, params: OutliersConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Detect per-store sales outliers on open days with a robust z-score of log sales.
 
-    z = 0.6745 * (log1p(Sales) - store median) / store MAD; |z| > `threshold` is an outlier.
+    z = 0.6745 * (log1p(Sales) - store median) / store MAD; |z| > `threshold` is an outlier
+    (`rossmann_kedro.outliers`, the rule every feature context applies to its own rows).
     `action`: "flag" keeps the rows with SalesOutlier=True (default: the model decides), "cap"
     clips Sales to the store's threshold band, "drop" removes the rows. Zero-sales open days are
     flagged too (a till or data failure, not demand).
@@ -183,14 +185,11 @@ def flag_sales_outliers(train: pd.DataFrame, params: OutliersConfig) -> tuple[pd
         raise ValueError(f"parameters data_processing.outliers.action must be flag, cap or drop, got {action!r}")
     out = train.copy()
     open_days = out["Open"] == 1
-    log_sales = np.log1p(out["Sales"].where(open_days & (out["Sales"] > 0)))
-    grouped = log_sales.groupby(out["Store"])
-    median = grouped.transform("median")
-    mad = (log_sales - median).abs().groupby(out["Store"]).transform("median")
-    z = 0.6745 * (log_sales - median) / mad.replace(0, np.nan)
-    is_outlier = (z.abs() > threshold).fillna(False)
+    robust = store_robust_z(out)
+    z, median, mad = robust
     zero_open = open_days & (out["Sales"] == 0)
-    out["SalesOutlier"] = (is_outlier | zero_open).astype(bool)
+    out["SalesOutlier"] = outlier_days(out, threshold, robust)
+    is_outlier = out["SalesOutlier"] & ~zero_open
 
     report = out.loc[out["SalesOutlier"], ["Store", "Date", "Sales", "Customers", "Promo", "StateHoliday"]].copy()
     report["z"] = z[out["SalesOutlier"]].round(2)

@@ -3,7 +3,7 @@ parameters_feature_engineering.yml)."""
 
 from __future__ import annotations
 
-from pydantic import NonNegativeInt, PositiveInt
+from pydantic import NonNegativeInt, PositiveFloat, PositiveInt
 
 from rossmann_kedro.config import Config
 
@@ -20,6 +20,7 @@ class ContextConfig(Config):
     reopen_gap_days: PositiveInt
     reopen_cap_days: PositiveInt
     horizon_cap_days: PositiveInt
+    outlier_threshold: PositiveFloat
 
 
 class OriginsConfig(Config):
