@@ -14,7 +14,7 @@ trained weights and epoch logs come back pickled; both are this process's own da
 The processes outlive one fit: the backtest fits the LSTM once per fold, and starting two
 processes (each importing JAX and Keras) cost ~6 s a fit. The pool is kept for this process's
 later fits and closed at exit, after a pipeline run (`hooks.MemberPoolHook`) or by
-`close_member_pool()`. A worker's earlier fit leaves nothing that changes a later one:
+`close_member_pool()`; a worker whose parent dies (killed, so neither ran) exits by itself. A worker's earlier fit leaves nothing that changes a later one:
 `fit_member` reseeds Keras (which resets its global seed generator) and builds a new network.
 
 Spawned children import the parent's main module: a script that trains (`run_pipeline`,
@@ -28,8 +28,10 @@ import atexit
 import contextlib
 import logging
 import multiprocessing
+import os
 import tempfile
 import threading
+import time
 from concurrent.futures import ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -87,6 +89,22 @@ def _release_memory() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
+def _exit_with_parent(parent: int) -> None:
+    """Worker start-up: leave as soon as the process that started the pool is gone. A `kedro
+    run` killed mid-fit (SIGKILL, or an orchestrator's timeout) runs no atexit and closes no
+    pool, and its workers would otherwise train on for minutes at full CPU."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL_SECONDS)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
+#: How often a worker checks that its parent is alive.
+PARENT_POLL_SECONDS = 0.5
+
 _pool_lock = threading.Lock()
 _pool: ProcessPoolExecutor | None = None
 _pool_size = 0
@@ -101,7 +119,8 @@ def member_pool(processes: int) -> ProcessPoolExecutor:
             _close_unlocked()
         if _pool is None:
             _pool = ProcessPoolExecutor(max_workers=processes,
-                                        mp_context=multiprocessing.get_context("spawn"))
+                                        mp_context=multiprocessing.get_context("spawn"),
+                                        initializer=_exit_with_parent, initargs=(os.getpid(),))
             _pool_size = processes
         return _pool
 

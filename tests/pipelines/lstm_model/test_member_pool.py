@@ -99,3 +99,53 @@ def test_a_failing_fit_raises_its_error_once_every_member_job_has_ended() -> Non
     assert pool.submit(int, "7").result() == 7   # queued after them: all earlier jobs are gone
     assert not pool._pending_work_items
     member_processes.close_member_pool()
+
+
+_ORPHAN_SCRIPT = """
+import time
+from rossmann_kedro.models.member_processes import member_pool
+
+if __name__ == "__main__":
+    pool = member_pool(1)
+    pool.submit(time.sleep, 300)   # a worker busy with a long job
+    while not pool._processes:
+        time.sleep(0.05)
+    print(*pool._processes, flush=True)
+    time.sleep(300)
+"""
+
+
+def test_workers_exit_when_the_run_that_started_them_is_killed(tmp_path) -> None:
+    """A run killed mid-fit (SIGKILL: no atexit, no hook) must not leave its workers training:
+    they notice the parent is gone and exit."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "parent.py"
+    script.write_text(_ORPHAN_SCRIPT)
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True,
+                              start_new_session=True)
+    workers = [int(pid) for pid in parent.stdout.readline().split()]
+    try:
+        assert workers and all(_alive(pid) for pid in workers)
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(30)
+        deadline = time.monotonic() + 60   # the watch polls every 0.5 s; a busy machine is slow
+        while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not any(_alive(pid) for pid in workers)
+    finally:
+        for pid in workers:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    """The process exists and is not a zombie waiting to be reaped."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
