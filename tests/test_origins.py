@@ -84,6 +84,28 @@ def test_later_sales_do_not_decide_which_earlier_days_are_outliers(clean_sales_t
         np.testing.assert_array_equal(values, refit.store[key], err_msg=key)
 
 
+def test_a_fold_trains_on_the_rows_a_model_trained_at_its_origin_would(clean_sales_tables) -> None:
+    """The origin model of a backtest fold and the one `tree_model` trains on the data cut at
+    that origin see the same rows, features and draw of a fraction of them: the fold measures
+    the model that would have been served."""
+    from rossmann_kedro.models.candidates import origin_training_rows
+
+    sales, stores = clean_sales_tables
+    origins = forecast_origins(sales["Date"], 42, 14, 182)   # as the default: 14 days apart
+    fold = pd.Timestamp(sales["Date"].max()) + pd.Timedelta(days=1 - 2 * 42)  # next-to-last fold
+    cut = sales.loc[sales["Date"] < fold]
+    cut_origins = forecast_origins(cut["Date"], 42, 14, 182)
+    # the cut's last two origins have 28 and 14 days of targets: training rows, as in the fold
+    assert cut_origins == [o for o in origins if o < fold]
+    assert cut_origins[-1] == fold - pd.Timedelta(days=14)
+    full_frame = build_origin_frame(sales, stores, origins, 42, CONTEXT)
+    cut_frame = build_origin_frame(cut, stores, cut_origins, 42, CONTEXT)
+    in_fold = origin_training_rows(full_frame.loc[full_frame["Date"] < fold], False, 0.4)
+    served = origin_training_rows(cut_frame, False, 0.4)
+    assert 0.3 < len(served) / len(cut_frame) < 0.5
+    pd.testing.assert_frame_equal(in_fold.reset_index(drop=True), served.reset_index(drop=True))
+
+
 def test_origin_features_know_only_the_past(clean_sales_tables) -> None:
     sales, stores = clean_sales_tables
     origin = pd.Timestamp(sales["Date"].max()) - pd.Timedelta(days=60)
@@ -146,3 +168,30 @@ def test_a_data_gap_is_not_a_level(clean_sales_tables) -> None:
                        & (history["Date"] > end - pd.Timedelta(days=91))]
     pos = int(np.searchsorted(full.store_ids, other))
     assert abs(full.store["recent_log_sales_91d"][pos] - np.log1p(rows["Sales"]).mean()) < 0.01
+
+
+def _frame_of(origins: list[pd.Timestamp], end: pd.Timestamp, horizon: int = 42) -> pd.DataFrame:
+    """Origin-frame rows (origin, Date, horizon_days) of one store open every day up to `end`."""
+    parts = []
+    for origin in origins:
+        dates = pd.date_range(origin, min(end, origin + pd.Timedelta(days=horizon - 1)))
+        parts.append(pd.DataFrame({"origin": origin, "Date": dates,
+                                   "horizon_days": np.arange(1, len(dates) + 1)}))
+    return pd.concat(parts, ignore_index=True)
+
+
+def test_folds_are_the_complete_origins_ending_at_the_end_of_the_data() -> None:
+    from rossmann_kedro.pipelines.backtest.nodes import fold_origins
+
+    dates = pd.Series(pd.date_range("2014-01-01", "2015-06-19"))
+    origins = forecast_origins(dates, 42, 14, 56)
+    end = dates.max()
+    # the frame ends with two origins whose horizons the data cuts short: never a fold
+    assert [(end - o).days + 1 for o in origins[-3:]] == [42, 28, 14]
+    folds = fold_origins(_frame_of(origins, end), 4)
+    assert folds[-1] == origins[-3] and folds[-1] + pd.Timedelta(days=41) == end
+    assert [(b - a).days for a, b in zip(folds[:-1], folds[1:], strict=True)] == [42, 42, 42]
+    # the last day closed everywhere (no rows on it): the same folds
+    closed_last_day = _frame_of(origins, end)
+    closed_last_day = closed_last_day.loc[closed_last_day["Date"] < end]
+    assert fold_origins(closed_last_day, 4) == folds

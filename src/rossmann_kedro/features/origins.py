@@ -37,7 +37,10 @@ def forecast_origins(history_dates: pd.Series, horizon_days: int, step_days: int
                      min_history_days: int) -> list[pd.Timestamp]:
     """Origins (first forecast days), oldest first, every `step_days` back from the day after
     the window of the last `horizon_days` days; each keeps at least `min_history_days` of
-    history before it."""
+    history before it. Then the origins after it, `step_days` apart, whose horizon the end of
+    the data cuts short: a model trained on the frame learns from the latest weeks too, as the
+    origin model of a backtest fold does from the weeks just before its origin, so the fold
+    measures the model that training on the data up to its origin gives."""
     dates = pd.to_datetime(history_dates)
     first, last = dates.min(), dates.max()
     origin = last + pd.Timedelta(days=1) - pd.Timedelta(days=horizon_days)
@@ -49,7 +52,12 @@ def forecast_origins(history_dates: pd.Series, horizon_days: int, step_days: int
         raise ValueError(f"history {first.date()}..{last.date()} is too short for one origin "
                          f"with {min_history_days} days of history and a {horizon_days}-day "
                          "horizon")
-    return out[::-1]
+    out = out[::-1]
+    later = out[-1] + pd.Timedelta(days=step_days)
+    while later <= last:
+        out.append(later)
+        later += pd.Timedelta(days=step_days)
+    return out
 
 
 def sample_stores(store_ids: np.ndarray | pd.Series, max_stores: int | None, seed: int,

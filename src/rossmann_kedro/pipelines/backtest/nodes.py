@@ -54,12 +54,16 @@ def model_columns(predictions: pd.DataFrame) -> list[str]:
 
 def fold_origins(model_input_origins: pd.DataFrame, n_folds: int) -> list[pd.Timestamp]:
     """The last `n_folds` origins one horizon apart (six weeks), the last one ending at the end
-    of the data, oldest first. The frame's origins may be closer together (more training rows);
+    of the data, oldest first. The frame's origins may be closer together (more training rows),
+    and the latest ones' horizons may be cut short by the end of the data (training rows only);
     folds never overlap."""
     origins = sorted(pd.to_datetime(model_input_origins["origin"].unique()))
     horizon = int(model_input_origins["horizon_days"].max())
-    last = origins[-1]
-    spaced = [o for o in origins if (last - o).days % horizon == 0]
+    # the frame's last open day; the data's last day may be up to a week later if every store
+    # was closed on the days in between (origins are at least a week apart)
+    end = pd.to_datetime(model_input_origins["Date"]).max() + pd.Timedelta(days=6)
+    last = max(o for o in origins if o + pd.Timedelta(days=horizon - 1) <= end)
+    spaced = [o for o in origins if o <= last and (last - o).days % horizon == 0]
     if len(spaced) < n_folds + 1:
         raise ValueError(f"backtest.n_folds={n_folds} needs {n_folds + 1} origins {horizon} days "
                          f"apart (folds plus training rows before the first); the origin frame "

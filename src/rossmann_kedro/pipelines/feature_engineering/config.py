@@ -3,7 +3,7 @@ parameters_feature_engineering.yml)."""
 
 from __future__ import annotations
 
-from pydantic import NonNegativeInt, PositiveFloat, PositiveInt
+from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt
 
 from rossmann_kedro.config import Config
 
@@ -27,7 +27,7 @@ class OriginsConfig(Config):
     """The forecast origins of the origin frame (backtest / training layout)."""
 
     horizon_days: PositiveInt
-    step_days: PositiveInt
+    step_days: int = Field(ge=7)   # the backtest tells complete horizons from cut-short ones
     min_history_days: PositiveInt
     max_stores: PositiveInt | None
     seed: NonNegativeInt
