@@ -25,18 +25,28 @@ def _altered_after(sales: pd.DataFrame, origin: pd.Timestamp) -> pd.DataFrame:
     return out
 
 
+def _frames_with_equal_features(a_sales: pd.DataFrame, b_sales: pd.DataFrame,
+                                stores: pd.DataFrame, origins: list[pd.Timestamp],
+                                fold: pd.Timestamp) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The origin frames of both histories, after checking that every row of the origins up to
+    `fold` has the same features in both."""
+    a = build_origin_frame(a_sales, stores, origins, 42, CONTEXT)
+    b = build_origin_frame(b_sales, stores, origins, 42, CONTEXT)
+    upto = pd.to_datetime(a["origin"]) <= fold
+    feats = list(FEATURE_NAMES)
+    pd.testing.assert_frame_equal(a.loc[upto, feats].reset_index(drop=True),
+                                  b.loc[upto, feats].reset_index(drop=True))
+    return a, b
+
+
 def test_a_fold_never_sees_rows_at_or_after_its_origin(clean_sales_tables) -> None:
     sales, stores = clean_sales_tables
     origins = forecast_origins(sales["Date"], 42, 42, 182)
     fold = origins[-2]
     altered = _altered_after(sales, fold)
-    clean_frame = build_origin_frame(sales, stores, origins, 42, CONTEXT)
-    alt_frame = build_origin_frame(altered, stores, origins, 42, CONTEXT)
-    upto = pd.to_datetime(clean_frame["origin"]) <= fold
-    feats = list(FEATURE_NAMES)
     # features of every row of origins up to the fold: identical (targets of the fold differ)
-    pd.testing.assert_frame_equal(clean_frame.loc[upto, feats].reset_index(drop=True),
-                                  alt_frame.loc[upto, feats].reset_index(drop=True))
+    clean_frame, alt_frame = _frames_with_equal_features(sales, altered, stores, origins, fold)
+    upto = pd.to_datetime(clean_frame["origin"]) <= fold
     assert not clean_frame.loc[~upto, "Sales"].equals(alt_frame.loc[~upto, "Sales"])
     # and the fold's forecasts, from models fitted before it, do not move either
     params = {"max_stores": None, "seed": 0, "models": ["seasonal_naive", "xgboost",
@@ -69,12 +79,7 @@ def test_later_sales_do_not_decide_which_earlier_days_are_outliers(clean_sales_t
     before = clean["Date"] < fold
     # the file's flags of days before the fold do move with the later sales
     assert (clean.loc[before, "SalesOutlier"] != altered.loc[before, "SalesOutlier"]).mean() > 0.5
-    a = build_origin_frame(clean, stores, origins, 42, CONTEXT)
-    b = build_origin_frame(altered, stores, origins, 42, CONTEXT)
-    upto = pd.to_datetime(a["origin"]) <= fold
-    feats = list(FEATURE_NAMES)
-    pd.testing.assert_frame_equal(a.loc[upto, feats].reset_index(drop=True),
-                                  b.loc[upto, feats].reset_index(drop=True))
+    _frames_with_equal_features(clean, altered, stores, origins, fold)
     # the served context, fitted on every row, flags exactly as the file does
     served = FeatureContext.fit(clean, stores, params=CONTEXT)
     file_flags = flag_sales_outliers(sales, {"threshold": CONTEXT["outlier_threshold"],
