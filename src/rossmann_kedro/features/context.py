@@ -98,8 +98,8 @@ class FeatureContext:
 
         Sales statistics use history rows up to `train_end` (default: the last history date),
         open, with Sales > 0 and not outliers among those rows (`rossmann_kedro.outliers` with
-        `outlier_threshold`; any `SalesOutlier` column given is recomputed). Calendars use every row given: holidays
-        and the promo schedule are published in advance, sales are not. `params` holds every
+        `outlier_threshold`; any `SalesOutlier` column given is recomputed). Calendars use every
+        row given: holidays and the promo schedule are published in advance, sales are not. `params` holds every
         key of `SETTINGS` (feature_engineering's `context:` block); there are no defaults.
         """
         t0 = time.perf_counter()

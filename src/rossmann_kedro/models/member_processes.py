@@ -14,8 +14,9 @@ trained weights and epoch logs come back pickled; both are this process's own da
 The processes outlive one fit: the backtest fits the LSTM once per fold, and starting two
 processes (each importing JAX and Keras) cost ~6 s a fit. The pool is kept for this process's
 later fits and closed at exit, after a pipeline run (`hooks.MemberPoolHook`) or by
-`close_member_pool()`; a worker whose parent dies (killed, so neither ran) exits by itself. A worker's earlier fit leaves nothing that changes a later one:
-`fit_member` reseeds Keras (which resets its global seed generator) and builds a new network.
+`close_member_pool()`; a worker whose parent dies (killed, so neither ran) exits by itself. A
+worker's earlier fit leaves nothing that changes a later one: `fit_member` reseeds Keras (which
+resets its global seed generator) and builds a new network.
 
 Spawned children import the parent's main module: a script that trains (`run_pipeline`,
 `train_network`) must keep its work under `if __name__ == "__main__":`, as `kedro run`, the
@@ -89,6 +90,10 @@ def _release_memory() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
+#: How often a worker checks that its parent is alive.
+PARENT_POLL_SECONDS = 0.5
+
+
 def _exit_with_parent(parent: int) -> None:
     """Worker start-up: leave as soon as the process that started the pool is gone. A `kedro
     run` killed mid-fit (SIGKILL, or an orchestrator's timeout) runs no atexit and closes no
@@ -100,10 +105,6 @@ def _exit_with_parent(parent: int) -> None:
         os._exit(1)
 
     threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
-
-
-#: How often a worker checks that its parent is alive.
-PARENT_POLL_SECONDS = 0.5
 
 _pool_lock = threading.Lock()
 _pool: ProcessPoolExecutor | None = None
