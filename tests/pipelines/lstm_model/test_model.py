@@ -64,6 +64,24 @@ def test_dates_outside_the_horizon_are_rejected(tiny_forecaster, days_after, mat
     assert model.predict(ok)["Sales"].iloc[0] > 0                     # the last valid day
 
 
+def test_the_batch_scoring_leaves_out_test_rows_beyond_the_horizon(planted, tiny_forecaster,
+                                                                   caplog) -> None:
+    """A test.csv that reaches past the LSTM's horizon (35 days here) is scored where the LSTM
+    forecasts; the rest is logged, not a failed `lstm_model` run."""
+    from rossmann_kedro.pipelines.lstm_model.nodes import predict_test
+
+    model, cutoff = tiny_forecaster
+    _, _, test = planted
+    test = test.assign(Date=test["Date"] - pd.Timedelta(days=28) + (test["Id"] % 50).map(
+        lambda d: pd.Timedelta(days=int(d))))          # spread over 1..77 days after the cutoff
+    ahead = (test["Date"] - cutoff).dt.days
+    assert (ahead > 35).any() and (ahead <= 35).any()
+    submission, predictions = predict_test(model, test)
+    assert sorted(submission["Id"]) == sorted(test.loc[ahead.between(1, 35), "Id"])
+    assert predictions["Sales"].gt(0).all()
+    assert f"{int((ahead > 35).sum())} test rows outside the dates it forecasts" in caplog.text
+
+
 def test_unknown_store_and_missing_column_are_rejected(tiny_forecaster) -> None:
     model, cutoff = tiny_forecaster
     row = pd.DataFrame({"Store": [99], "Date": [cutoff + pd.Timedelta(days=1)], "Open": [1],

@@ -196,12 +196,21 @@ def predict_test(lstm_forecaster: LSTMForecaster,
                  test_clean: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Kaggle submission (Id, Sales) and predictions with intervals for test.csv, through
     `LSTMForecaster.predict` -- the very call the gRPC server makes. Test rows of stores the
-    model does not know are left out (logged)."""
+    model does not know, and rows outside the dates it forecasts (`lstm_model.horizon_days` after
+    the end of its history: a test.csv far beyond the train), are left out (logged), as the
+    server refuses them."""
     t0 = time.perf_counter()
     known = test_clean["Store"].isin(lstm_forecaster.stores)
     if not known.all():
         logger.warning("LSTM: %d test rows of %d stores without history are not scored",
                        int((~known).sum()), test_clean.loc[~known, "Store"].nunique())
-    rows = test_clean.loc[known]
+    first, last = lstm_forecaster.metadata["valid_dates"]
+    in_horizon = pd.to_datetime(test_clean["Date"]).between(pd.Timestamp(first),
+                                                             pd.Timestamp(last))
+    if not in_horizon.all():
+        logger.warning("LSTM: %d test rows outside the dates it forecasts, %s..%s "
+                       "(lstm_model.horizon_days after the end of its history), are not scored",
+                       int((~in_horizon).sum()), first, last)
+    rows = test_clean.loc[known & in_horizon]
     pred = lstm_forecaster.predict(rows)
     return scoring_outputs(rows, pred, t0, "LSTM")
