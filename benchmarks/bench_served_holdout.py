@@ -8,8 +8,8 @@ It prints, per served model, RMSPE over the held-back store-days with Sales > 0 
 them inside the served 80 % band, per horizon week and overall, next to what that model's own
 backtest promised (mean RMSPE over its folds, coverage). With the default 42 days the held-back
 window is the default backtest's last fold (2015-05-09..06-19), so the REST figure can also be
-set against that fold's row in the README's results table: the served path adds nothing to the
-error the backtest measures.
+set against that fold's row in the README's results table: the served tree's equals it (its
+models are the fold's); the served LSTM's differs by its networks' draw (`lstm_model` refits).
 
 The backtest runs only the models the served ones are built from (`xgboost_v1` and `xgboost`
 for `tree`, and `lstm` for `lstm`); `kedro run` also backtests seasonal-naive and RandomForest,
