@@ -38,14 +38,14 @@ from rossmann_kedro.models.metrics import seasonal_naive
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.serving.processes
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
+from bench_serving import rest_bodies
+
 from tests.serving import processes as procs
 
 #: The models each served model is built from: what its backtest has to fit.
 BACKTESTED = {"tree": ["xgboost_v1", "xgboost"], "lstm": ["lstm"]}
 #: Rows per REST call (the gateway refuses bodies over 16 MB; ~120 bytes a row).
 CHUNK = 5_000
-#: What a request carries: test.csv's columns.
-REQUEST_COLUMNS = ["Store", "DayOfWeek", "Date", "Open", "Promo", "StateHoliday", "SchoolHoliday"]
 
 
 def split_train(train: pd.DataFrame, holdout_days: int) -> tuple[pd.DataFrame, pd.DataFrame, str]:
@@ -103,34 +103,19 @@ def backtest_promise(reporting: Path, models: list[str]) -> dict[str, dict]:
     return out
 
 
-def post_all(url: str, model: str, requests: pd.DataFrame) -> pd.DataFrame:
-    """Every request row through `POST /predict`, CHUNK rows a call; the answers as a frame."""
+def post_all(url: str, model: str, instances: list[dict]) -> pd.DataFrame:
+    """Every instance (`bench_serving.rest_bodies`: test.csv's columns and an Id, as a caller
+    sends them) through `POST /predict`, CHUNK a call; the answers as a frame."""
     import httpx
 
     out = []
     with httpx.Client(timeout=120) as client:
-        for start in range(0, len(requests), CHUNK):
-            part = requests.iloc[start:start + CHUNK]
-            instances = [{k: v for k, v in r.items() if not (k == "Open" and v != v)}
-                         for r in part.to_dict("records")]
-            resp = client.post(f"{url}/predict", json={"model": model, "instances": instances})
+        for start in range(0, len(instances), CHUNK):
+            resp = client.post(f"{url}/predict", json={
+                "model": model, "instances": instances[start:start + CHUNK]})
             resp.raise_for_status()
             out.extend(resp.json()["predictions"])
     return pd.DataFrame(out)
-
-
-def as_requests(held_out: pd.DataFrame) -> pd.DataFrame:
-    """The held-back rows as a caller sends them: test.csv's columns, JSON types, an Id each."""
-    req = held_out[REQUEST_COLUMNS].copy()
-    for col in ("Store", "DayOfWeek", "Promo", "SchoolHoliday"):
-        req[col] = req[col].astype(int)
-    req["Open"] = pd.Series([int(v) if v == v else v  # blank Open (NaN): left out, as test.csv
-                             for v in pd.to_numeric(req["Open"], errors="coerce")],
-                            index=req.index, dtype=object)
-    req["StateHoliday"] = req["StateHoliday"].astype(str)
-    req["Date"] = pd.to_datetime(req["Date"]).dt.strftime("%Y-%m-%d")
-    req.insert(0, "Id", held_out["Id"].to_numpy())
-    return req
 
 
 def main() -> int:
@@ -174,7 +159,7 @@ def main() -> int:
         promised = backtest_promise(ws / "data" / "08_reporting", models)
         logs = root / "logs"
         logs.mkdir(exist_ok=True)
-        requests = as_requests(held_out)
+        requests = rest_bodies(held_out, "", single=False)   # JSON types from the text columns
         results = {}
         with procs.server_and_gateway(ws, logs) as live:
             for model in models:
